@@ -1,0 +1,20 @@
+import type { Permission } from '../config/schema.js';
+
+/** A user as the server sees it after login. */
+export interface User {
+  name: string;
+  /** Storage path that is "/" for this user. */
+  home: string;
+  permissions: ReadonlySet<Permission>;
+  /** CIDRs the user may log in from; empty means anywhere. */
+  allowedNetworks: readonly string[];
+  maxSessions?: number;
+  anonymous: boolean;
+}
+
+export interface UserStore {
+  /** Whether the name exists (anonymous included); used to shape the reply to USER. */
+  isAnonymousName(name: string): boolean;
+  /** The user when the password is right; null otherwise. */
+  authenticate(name: string, password: string): Promise<User | null>;
+}

@@ -1,0 +1,134 @@
+/** `ftpfleet serve`: runs one node. */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { Command } from 'commander';
+import pino from 'pino';
+import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
+import { generatePassword, hashPassword } from '../auth/passwords.js';
+import { loadConfig, parseScalar } from '../config/load.js';
+import { PERMISSIONS, type Config } from '../config/schema.js';
+import { BanList } from '../net/bans.js';
+import { LocalStorage } from '../storage/local/localStorage.js';
+import { FtpServer } from '../server/listener.js';
+import { PassivePortPool } from '../server/passivePortPool.js';
+
+export const DEFAULT_USER = 'ftpfleet';
+
+/** First start of the embedded default: create one user and print its password once. */
+async function bootstrapUsers(config: Config): Promise<void> {
+  const path = config.users.file;
+  if (existsSync(path)) return;
+  const password = generatePassword();
+  await writeUsersFile(path, {
+    users: {
+      [DEFAULT_USER]: { password: await hashPassword(password), home: '/', permissions: [...PERMISSIONS], allowedNetworks: [] },
+    },
+  });
+  process.stderr.write(
+    [
+      '',
+      `  ftpfleet: created ${path} with one user (shown only this once):`,
+      `    user:     ${DEFAULT_USER}`,
+      `    password: ${password}`,
+      `  Add users with: ftpfleet user add NAME --users-file ${path}`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+/** Fails start-up clearly when active connections may not use the configured source port. */
+async function checkSourcePort(config: Config): Promise<void> {
+  const port = config.active.sourcePort;
+  if (port === 'any' || !config.active.enabled) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') resolve(); // outgoing connections may still use it
+      else reject(new Error(`active.sourcePort ${port}: cannot bind it (${err.code}); run as root or grant CAP_NET_BIND_SERVICE, or set active.sourcePort to "any"`));
+    });
+    probe.listen({ port, host: '0.0.0.0', exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+function collectSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new Error(`--set expects KEY=VALUE, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: parseScalar(value.slice(eq + 1)) };
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run an FTP node (without options: port 2121, files under ./data, users in ./ftpfleet-users.yaml)')
+    .option('-c, --config <file>', 'YAML config file')
+    .option('-p, --port <port>', 'control port (listen.port)', (v) => Number(v))
+    .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
+    .option('--data-dir <dir>', 'local storage root (storage.local.root)')
+    .option('--users-file <file>', 'users file (users.file)')
+    .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
+    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
+    .option('--node-id <id>', 'node id in logs (nodeId)')
+    .option('--log-level <level>', 'log level (log.level)')
+    .option('--set <key=value>', 'set any config key, e.g. --set limits.idleTimeout=60 (repeatable)', collectSet)
+    .addHelpText('after', '\nEvery config key can also be set from the environment: FTPFLEET_<KEY>, e.g. FTPFLEET_PASSIVE_PORT_RANGE=10000-10099.')
+    .action(async (opts) => {
+      const config = loadConfig({
+        file: opts.config,
+        env: process.env,
+        overrides: {
+          'listen.port': opts.port,
+          'listen.addresses': opts.listen,
+          'storage.local.root': opts.dataDir,
+          'users.file': opts.usersFile,
+          'passive.portRange': opts.pasvRange,
+          'passive.address': opts.pasvAddress,
+          nodeId: opts.nodeId,
+          'log.level': opts.logLevel,
+          ...(opts.set ?? {}),
+        },
+      });
+      const log = pino({
+        level: config.log.level,
+        base: { node: config.nodeId },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        redact: { paths: ['password', '*.password'], remove: true },
+      });
+      await checkSourcePort(config);
+      await bootstrapUsers(config);
+      const users = new FileUserStore(config.users.file, config.anonymous, config.users.cacheTtl * 1000);
+      await users.load();
+      const storage = new LocalStorage({ root: config.storage.local.root, fsync: config.storage.local.fsync });
+      await storage.init();
+      const { limits } = config;
+      const server = new FtpServer({
+        config,
+        storage,
+        users,
+        log,
+        bans: new BanList({
+          enabled: limits.ban.enabled,
+          failures: limits.ban.failures,
+          windowMs: limits.ban.window * 1000,
+          durationMs: limits.ban.duration * 1000,
+          neverBan: limits.ban.neverBan,
+        }),
+        passivePorts: new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max),
+      });
+      await server.start();
+      log.info(
+        { users: users.size, storage: config.storage.local.root, passive: config.passive.portRange, version: process.env.npm_package_version },
+        'ftpfleet started',
+      );
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
+        await server.stop(config.shutdown.grace * 1000);
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+    });
+}

@@ -1,0 +1,122 @@
+/**
+ * Data connection set-up: PASV, EPSV (RFC 2428 §3), PORT, EPRT (RFC 2428 §2).
+ * Active targets are limited to the client's own address and unprivileged
+ * ports (RFC 2577 §3, no FTP bounce).
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import {
+  formatEpsvArg,
+  formatPasvArg,
+  parseEprtArg,
+  parseEpsvArg,
+  parsePortArg,
+  type HostPort,
+} from '../../protocol/hostPort.js';
+import { reply } from '../../protocol/replies.js';
+import { ActiveDataChannel, PassiveDataChannel } from '../dataChannel.js';
+import {
+  ActiveTargetRefusedError,
+  BadSequenceError,
+  InvalidArgumentError,
+  NetworkProtocolError,
+  UnsupportedParameterError,
+} from '../errors.js';
+import type { Session } from '../session.js';
+import type { CommandTable } from './types.js';
+
+async function openPassive(session: Session): Promise<PassiveDataChannel> {
+  const { config, passivePorts } = session.ctx;
+  if (!config.passive.enabled) throw new UnsupportedParameterError('Passive mode is disabled; use PORT or EPRT.');
+  session.setDataChannel(null); // a new PASV replaces the previous listener
+  const channel = await PassiveDataChannel.create({
+    pool: passivePorts,
+    bindAddress: session.localAddress,
+    expectedPeer: config.passive.requireSameAddress ? session.clientAddress : null,
+    acceptTimeoutMs: config.passive.acceptTimeout * 1000,
+    onForeignPeer: (address) =>
+      session.log.warn({ from: address }, 'refused data connection from another address'),
+  });
+  session.setDataChannel(channel);
+  return channel;
+}
+
+function useActive(session: Session, target: HostPort): void {
+  const { config } = session.ctx;
+  if (!config.active.enabled) throw new UnsupportedParameterError('Active mode is disabled; use PASV or EPSV.');
+  if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
+  if (!config.active.allowForeignAddress && target.host !== session.clientAddress) {
+    session.log.warn({ target: target.host }, 'refused active connection to another address');
+    throw new ActiveTargetRefusedError('Data connections go only to your own address.');
+  }
+  if (!config.active.allowPrivilegedPorts && target.port < 1024) {
+    session.log.warn({ port: target.port }, 'refused active connection to a privileged port');
+    throw new ActiveTargetRefusedError('Data connections go only to ports 1024 and up.');
+  }
+  const sourcePort = config.active.sourcePort;
+  session.setDataChannel(
+    new ActiveDataChannel({
+      host: target.host,
+      port: target.port,
+      localAddress: session.localAddress,
+      localPort: sourcePort === 'any' ? undefined : sourcePort,
+      connectTimeoutMs: config.active.connectTimeout * 1000,
+    }),
+  );
+}
+
+export const dataConnectionCommands: CommandTable = {
+  PASV: {
+    arg: 'none',
+    async run(session) {
+      if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
+      const configured = session.ctx.config.passive.address;
+      const advertised = configured === 'auto' ? session.localAddress : configured;
+      if (!isIPv4(advertised)) {
+        throw new NetworkProtocolError('PASV cannot express an IPv6 address; use EPSV.');
+      }
+      const channel = await openPassive(session);
+      return reply(227, `Entering Passive Mode (${formatPasvArg({ host: advertised, port: channel.port })}).`);
+    },
+  },
+  EPSV: {
+    arg: 'optional',
+    syntax: '[1 | 2 | ALL]',
+    feat: 'EPSV',
+    async run(session, arg) {
+      const parsed = parseEpsvArg(arg);
+      if (!parsed) throw new InvalidArgumentError('Syntax: EPSV [1 | 2 | ALL]');
+      if (parsed.kind === 'all') {
+        session.epsvAll = true;
+        return reply(200, 'EPSV ALL ok.');
+      }
+      if (parsed.kind === 'family') {
+        const own = isIPv6(session.localAddress) ? 6 : 4;
+        if (parsed.family !== own) throw new NetworkProtocolError(`Network protocol not supported, use (${own}).`);
+      }
+      const channel = await openPassive(session);
+      return reply(229, `Entering Extended Passive Mode ${formatEpsvArg(channel.port)}.`);
+    },
+  },
+  PORT: {
+    arg: 'required',
+    syntax: '<h1,h2,h3,h4,p1,p2>',
+    run(session, arg) {
+      const target = parsePortArg(arg);
+      if (!target) throw new InvalidArgumentError('Syntax: PORT h1,h2,h3,h4,p1,p2');
+      useActive(session, target);
+      return reply(200, 'PORT command successful.');
+    },
+  },
+  EPRT: {
+    arg: 'required',
+    syntax: '|<proto>|<address>|<port>|',
+    feat: 'EPRT',
+    run(session, arg) {
+      const target = parseEprtArg(arg);
+      if (target === 'unsupported') throw new NetworkProtocolError('Network protocol not supported, use (1,2).');
+      if (!target) throw new InvalidArgumentError('Syntax: EPRT |proto|address|port|');
+      useActive(session, target);
+      return reply(200, 'EPRT command successful.');
+    },
+  },
+};

@@ -1,0 +1,301 @@
+/**
+ * Storage on a local file system, rooted at one directory.
+ *
+ * Uploads are written to a hidden temporary file beside the target and
+ * renamed into place on commit (after fsync of the file and its directory when
+ * `fsync` is on), so a reader never sees a half-written file under its real name.
+ */
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
+import type { FileStat, ReadOptions, Storage, Upload, UploadOptions } from '../storage.js';
+import {
+  AccessDeniedError,
+  AlreadyExistsError,
+  DirectoryNotEmptyError,
+  InsufficientStorageError,
+  InvalidNameError,
+  IsADirectoryError,
+  NotADirectoryError,
+  NotFoundError,
+  StorageError,
+  TransientStorageError,
+} from '../errors.js';
+
+/** Names starting with this are in-flight uploads: hidden and unreachable. */
+export const TEMP_PREFIX = '.ftpfleet-upload-';
+
+const READ_CHUNK = 256 * 1024;
+
+export interface LocalStorageOptions {
+  root: string;
+  /** fsync file and directory before an upload is reported complete. */
+  fsync: boolean;
+}
+
+export function translateFsError(err: unknown, path: string): StorageError {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return new NotFoundError(`${path}: no such file or directory`, { cause: err });
+    case 'EEXIST':
+      return new AlreadyExistsError(`${path}: already exists`, { cause: err });
+    case 'ENOTDIR':
+      return new NotADirectoryError(`${path}: not a directory`, { cause: err });
+    case 'EISDIR':
+      return new IsADirectoryError(`${path}: is a directory`, { cause: err });
+    case 'ENOTEMPTY':
+    case 'EEXIST_DIR':
+      return new DirectoryNotEmptyError(`${path}: directory not empty`, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new AccessDeniedError(`${path}: permission denied`, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return new InsufficientStorageError(`${path}: no space left`, { cause: err });
+    case 'ENAMETOOLONG':
+    case 'EINVAL':
+      return new InvalidNameError(`${path}: invalid name`, { cause: err });
+    default:
+      if (err instanceof StorageError) return err;
+      return new TransientStorageError(`${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Writes to an open file from `position` on, reporting failures as StorageErrors. */
+function fileWriter(handle: fs.FileHandle, position: number, path: string): Writable {
+  let at = position;
+  const write = async (chunks: Buffer[]) => {
+    const { bytesWritten } = await handle.writev(chunks, at);
+    at += bytesWritten;
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    // writev may write less than asked (signals, full disk): finish the rest.
+    if (bytesWritten < total) await write([Buffer.concat(chunks).subarray(bytesWritten)]);
+  };
+  return new Writable({
+    highWaterMark: READ_CHUNK,
+    writev(entries, done) {
+      write(entries.map((e) => e.chunk as Buffer)).then(() => done(), (err) => done(translateFsError(err, path)));
+    },
+  });
+}
+
+export class LocalStorage implements Storage {
+  private realRoot = '';
+
+  constructor(private readonly options: LocalStorageOptions) {}
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.options.root, { recursive: true });
+    this.realRoot = await fs.realpath(this.options.root);
+  }
+
+  /** Maps a storage path to a host path, refusing temp names and escapes. */
+  private async hostPath(path: string, mustExist: 'target' | 'parent'): Promise<string> {
+    const segments = path.split('/').filter((s) => s.length > 0);
+    if (segments.some((s) => s === '..' || s.startsWith(TEMP_PREFIX) || s.includes('\0'))) {
+      throw new InvalidNameError(`${path}: invalid name`);
+    }
+    const host = nodePath.join(this.realRoot, ...segments);
+    // Resolve symlinks and make sure the result is still inside the root.
+    let real: string;
+    try {
+      real = await fs.realpath(mustExist === 'target' ? host : nodePath.dirname(host));
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+    if (real !== this.realRoot && !real.startsWith(this.realRoot + nodePath.sep)) {
+      throw new AccessDeniedError(`${path}: leads outside the storage root`);
+    }
+    return mustExist === 'target' ? real : nodePath.join(real, nodePath.basename(host));
+  }
+
+  private toStat(name: string, st: import('node:fs').Stats): FileStat {
+    return {
+      name,
+      isDirectory: st.isDirectory(),
+      size: st.isDirectory() ? 0 : st.size,
+      mtime: st.mtime,
+      id: `${st.dev.toString(16)}.${st.ino.toString(16)}`,
+    };
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    const host = await this.hostPath(path, 'target');
+    try {
+      return this.toStat(nodePath.basename(path) || '/', await fs.stat(host));
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+  }
+
+  async *list(path: string): AsyncIterable<FileStat> {
+    const host = await this.hostPath(path, 'target');
+    let dir: import('node:fs').Dir;
+    try {
+      dir = await fs.opendir(host, { bufferSize: 128 });
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+    for await (const entry of dir) {
+      if (entry.name.startsWith(TEMP_PREFIX)) continue;
+      const full = nodePath.join(host, entry.name);
+      try {
+        if (entry.isSymbolicLink()) {
+          const real = await fs.realpath(full);
+          if (real !== this.realRoot && !real.startsWith(this.realRoot + nodePath.sep)) continue;
+        }
+        yield this.toStat(entry.name, await fs.stat(full));
+      } catch {
+        // Vanished meanwhile, or a dangling link: not listed.
+      }
+    }
+  }
+
+  async openRead(path: string, options: ReadOptions = {}): Promise<Readable> {
+    const host = await this.hostPath(path, 'target');
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(host, 'r');
+      const st = await handle.stat();
+      if (st.isDirectory()) {
+        await handle.close();
+        throw new IsADirectoryError(`${path}: is a directory`);
+      }
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+    return handle.createReadStream({ start: options.start ?? 0, highWaterMark: READ_CHUNK });
+  }
+
+  async createUpload(path: string, options: UploadOptions = {}): Promise<Upload> {
+    const target = await this.hostPath(path, 'parent');
+    const dir = nodePath.dirname(target);
+    const temp = nodePath.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    let start = 0;
+    try {
+      const existing = await fs.stat(target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      if (existing?.isDirectory()) throw new IsADirectoryError(`${path}: is a directory`);
+      const keep = options.append ? (existing?.size ?? 0) : (options.offset ?? 0);
+      if (keep > 0) {
+        if (!existing || existing.size < keep) {
+          throw new InvalidNameError(`${path}: restart offset ${keep} is past the end of the file`);
+        }
+        // Resumed upload: start from a copy of the kept bytes (a reflink where the
+        // file system has them), so the original stays intact until commit.
+        await fs.copyFile(target, temp, fsConstants.COPYFILE_FICLONE);
+        await fs.truncate(temp, keep);
+        start = keep;
+      }
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw translateFsError(err, path);
+    }
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(temp, start > 0 ? 'r+' : 'wx');
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw translateFsError(err, path);
+    }
+    const stream = fileWriter(handle, start, path);
+    const fsync = this.options.fsync;
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new StorageError('upload already committed or aborted');
+      settled = true;
+    };
+    return {
+      stream,
+      async commit() {
+        settle();
+        try {
+          if (fsync) await handle.sync();
+          await handle.close();
+          await fs.rename(temp, target);
+          if (fsync) {
+            const d = await fs.open(dir, 'r');
+            try {
+              await d.sync();
+            } finally {
+              await d.close();
+            }
+          }
+        } catch (err) {
+          await handle.close().catch(() => {});
+          await fs.rm(temp, { force: true });
+          throw translateFsError(err, path);
+        }
+      },
+      async abort() {
+        settle();
+        stream.destroy();
+        await handle.close().catch(() => {});
+        await fs.rm(temp, { force: true });
+      },
+    };
+  }
+
+  async mkdir(path: string): Promise<void> {
+    const host = await this.hostPath(path, 'parent');
+    try {
+      await fs.mkdir(host);
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const host = await this.hostPath(path, 'target');
+    if (host === this.realRoot) throw new AccessDeniedError(`${path}: cannot remove the root`);
+    try {
+      await fs.rmdir(host);
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    const host = await this.hostPath(path, 'parent');
+    try {
+      const st = await fs.lstat(host);
+      if (st.isDirectory()) throw new IsADirectoryError(`${path}: is a directory`);
+      await fs.unlink(host);
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = await this.hostPath(from, 'parent');
+    const dst = await this.hostPath(to, 'parent');
+    if (src === this.realRoot) throw new AccessDeniedError(`${from}: cannot rename the root`);
+    try {
+      const [s, d] = await Promise.all([fs.lstat(src), fs.stat(dst).catch(() => null)]);
+      if (d?.isDirectory()) throw new AlreadyExistsError(`${to}: a directory of that name exists`);
+      if (s.isDirectory() && (dst + nodePath.sep).startsWith(src + nodePath.sep)) {
+        throw new InvalidNameError(`${to}: cannot move a directory into itself`);
+      }
+      await fs.rename(src, dst);
+    } catch (err) {
+      throw translateFsError(err, from);
+    }
+  }
+
+  async setModifiedTime(path: string, mtime: Date): Promise<void> {
+    const host = await this.hostPath(path, 'target');
+    try {
+      const st = await fs.stat(host);
+      await fs.utimes(host, st.atime, mtime);
+    } catch (err) {
+      throw translateFsError(err, path);
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Starts a real ftpfleet process for a test: its own temp directory, config,
+ * users file and passive range, on loopback. Stop it with stop().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+import { hashPassword } from '../../src/auth/passwords.js';
+
+export const CLI = resolve(import.meta.dirname, '../../src/cli/main.js');
+
+export interface TestUser {
+  name: string;
+  password: string;
+  home?: string;
+  permissions?: string[];
+  allowedNetworks?: string[];
+  maxSessions?: number;
+}
+
+export const ALICE: TestUser = { name: 'alice', password: 'alice-secret' };
+export const READER: TestUser = { name: 'reader', password: 'reader-secret', permissions: ['list', 'read'] };
+
+export interface TestServer {
+  port: number;
+  /** Storage root on disk ("/" of a user with home "/"). */
+  dataDir: string;
+  dir: string;
+  pasv: { min: number; max: number };
+  proc: ChildProcess;
+  /** Parsed JSON log lines so far. */
+  logs: Array<Record<string, any>>;
+  stderr: () => string;
+  url(user?: TestUser, host?: string): string;
+  /** Resolves with the first log line matching, waiting up to `ms`. */
+  waitForLog(pred: (l: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  users?: TestUser[];
+  /** Extra config, deep-merged over the test defaults. */
+  config?: Record<string, any>;
+  pasvSize?: number;
+  env?: Record<string, string>;
+}
+
+function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? merge(a[k], v) : v;
+  }
+  return out;
+}
+
+const hashCache = new Map<string, string>();
+async function hashed(pw: string): Promise<string> {
+  if (!hashCache.has(pw)) hashCache.set(pw, await hashPassword(pw));
+  return hashCache.get(pw)!;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ftpfleet-test-'));
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  const users: Record<string, any> = {};
+  for (const u of options.users ?? [ALICE, READER]) {
+    users[u.name] = {
+      password: await hashed(u.password),
+      home: u.home ?? '/',
+      ...(u.permissions ? { permissions: u.permissions } : {}),
+      ...(u.allowedNetworks ? { allowedNetworks: u.allowedNetworks } : {}),
+      ...(u.maxSessions ? { maxSessions: u.maxSessions } : {}),
+    };
+  }
+  writeFileSync(join(dir, 'users.yaml'), stringify({ users }));
+  const size = options.pasvSize ?? 50;
+  const min = 20000 + Math.floor(Math.random() * 400) * 100;
+  const pasv = { min, max: min + size - 1 };
+  const config = merge(
+    {
+      nodeId: 'test-node',
+      listen: { addresses: ['127.0.0.1', '::1'], port: 0 },
+      storage: { local: { root: dataDir } },
+      users: { file: join(dir, 'users.yaml') },
+      passive: { portRange: `${pasv.min}-${pasv.max}` },
+      limits: { failedLoginDelay: 0.05 },
+      shutdown: { grace: 5 },
+      log: { level: 'debug' },
+    },
+    options.config ?? {},
+  );
+  writeFileSync(join(dir, 'config.yaml'), stringify(config));
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'config.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  const logs: Array<Record<string, any>> = [];
+  const waiters: Array<{ pred: (l: any) => boolean; resolve: (l: any) => void }> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    let entry: Record<string, any>;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      return;
+    }
+    logs.push(entry);
+    for (const w of [...waiters]) {
+      if (w.pred(entry)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(entry);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const waitForLog = (pred: (l: Record<string, any>) => boolean, ms = 10000) => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise<Record<string, any>>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no matching log line within ${ms}ms; stderr: ${stderr}`)), ms);
+      waiters.push({ pred, resolve: (l) => (clearTimeout(t), res(l)) });
+      void exited.then((code) => rej(new Error(`server exited (${code}): ${stderr}`)));
+    });
+  };
+  const started = await waitForLog((l) => l.msg === 'ftpfleet started');
+  void started;
+  const listening = logs.find((l) => l.msg === 'listening')!;
+  const port = listening.port as number;
+  let stopped = false;
+  return {
+    port,
+    dataDir,
+    dir,
+    pasv,
+    proc,
+    logs,
+    stderr: () => stderr,
+    url: (user = ALICE, host = '127.0.0.1') =>
+      `ftp://${encodeURIComponent(user.name)}:${encodeURIComponent(user.password)}@${host.includes(':') ? `[${host}]` : host}:${port}`,
+    waitForLog,
+    async stop(signal = 'SIGTERM') {
+      if (!stopped) {
+        stopped = true;
+        if (proc.exitCode === null) proc.kill(signal);
+      }
+      const code = await exited;
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
