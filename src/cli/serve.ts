@@ -122,11 +122,16 @@ export function serveCommand(): Command {
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
-        await server.stop(config.shutdown.grace * 1000);
-        log.info('stopped');
-        log.flush();
-        process.exit(0);
+        // Exit even if something below hangs (a logger on a broken pipe, say).
+        setTimeout(() => process.exit(0), config.shutdown.grace * 1000 + 5000).unref();
+        try {
+          log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
+          await server.stop(config.shutdown.grace * 1000);
+          log.info('stopped');
+          log.flush();
+        } finally {
+          process.exit(0);
+        }
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));

@@ -25,6 +25,10 @@ const portRange = z
     return { min, max };
   });
 
+/** Free text: a value the environment or YAML read as a number ("FTPFLEET_NODE_ID=7") is still text. */
+const text = (schema: z.ZodString) =>
+  z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v), schema);
+
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
 
 const cidr = z.string().refine((s) => {
@@ -39,33 +43,37 @@ const cidr = z.string().refine((s) => {
 
 export const configSchema = z
   .object({
-    nodeId: z.string().min(1).default(hostname()),
+    nodeId: text(z.string().min(1)).default(hostname()),
     listen: z
       .object({
         /** Addresses to listen on; "::" is IPv4 and IPv6 on all interfaces. */
         addresses: z.array(ipAddress).min(1).default(['::']),
         port: port.default(2121),
       })
+      .strict()
       .prefault({}),
-    banner: z.string().max(200).default('ftpfleet ready'),
+    banner: text(z.string().max(200)).default('ftpfleet ready'),
     storage: z
       .object({
         backend: z.enum(['local']).default('local'),
         local: z
           .object({
-            root: z.string().min(1).default('./data'),
+            root: text(z.string().min(1)).default('./data'),
             /** fsync the file and its directory before 226. */
             fsync: z.boolean().default(true),
           })
+          .strict()
           .prefault({}),
       })
+      .strict()
       .prefault({}),
     users: z
       .object({
-        file: z.string().min(1).default('./ftpfleet-users.yaml'),
+        file: text(z.string().min(1)).default('./ftpfleet-users.yaml'),
         /** How long a successful password check is remembered. */
         cacheTtl: seconds.default(60),
       })
+      .strict()
       .prefault({}),
     anonymous: z
       .object({
@@ -73,17 +81,19 @@ export const configSchema = z
         home: z.string().startsWith('/').default('/pub'),
         writable: z.boolean().default(false),
       })
+      .strict()
       .prefault({}),
     passive: z
       .object({
         enabled: z.boolean().default(true),
         portRange: portRange.default({ min: 10000, max: 10999 }),
         /** IPv4 address put in 227 replies; "auto" is the control connection's local address. */
-        address: z.union([z.literal('auto'), z.ipv4()]).default('auto'),
+        address: z.string().refine((s) => s === 'auto' || isIP(s) === 4, 'expected "auto" or an IPv4 address').default('auto'),
         /** Accept data connections only from the control connection's client address. */
         requireSameAddress: z.boolean().default(true),
         acceptTimeout: seconds.default(30),
       })
+      .strict()
       .prefault({}),
     active: z
       .object({
@@ -95,6 +105,7 @@ export const configSchema = z
         allowPrivilegedPorts: z.boolean().default(false),
         connectTimeout: seconds.default(10),
       })
+      .strict()
       .prefault({}),
     limits: z
       .object({
@@ -116,12 +127,15 @@ export const configSchema = z
             /** Networks never banned. */
             neverBan: z.array(cidr).default([]),
           })
+          .strict()
           .prefault({}),
       })
+      .strict()
       .prefault({}),
-    shutdown: z.object({ grace: seconds.default(30) }).prefault({}),
+    shutdown: z.object({ grace: seconds.default(30) }).strict().prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
       .prefault({}),
   })
   .strict();

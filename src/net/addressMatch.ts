@@ -27,3 +27,15 @@ export class NetworkList {
     return false;
   }
 }
+
+/** Whether two textual addresses name the same host ("::1" = "0:0:0:0:0:0:0:1", "::ffff:1.2.3.4" = "1.2.3.4"). */
+export function sameAddress(a: string, b: string): boolean {
+  const x = normalizeAddress(a);
+  const y = normalizeAddress(b);
+  if (x === y) return true;
+  const family = isIPv6(x) ? 'ipv6' : isIPv4(x) ? 'ipv4' : null;
+  if (family === null || !(family === 'ipv6' ? isIPv6(y) : isIPv4(y))) return false;
+  const list = new BlockList();
+  list.addAddress(x, family);
+  return list.check(y, family);
+}

@@ -61,15 +61,19 @@ export function parseCommandLine(raw: Buffer): ParseResult {
 }
 
 /**
- * Splits a control stream into lines. Accepts LF or CRLF endings (RFC 959 says
- * CRLF, but some devices send bare LF). A line longer than maxLength is reported
- * once as oversized and its remaining bytes are discarded up to the next LF, so
- * a hostile client can never make the buffer grow past maxLength.
+ * Splits a control stream into lines. A line ends at CRLF, LF or a bare CR:
+ * RFC 959 says CRLF, some devices send bare LF, and a client that sends
+ * "ABOR\r\n" with MSG_OOB (as Python's ftplib does) loses the final LF to
+ * TCP urgent-data handling. An LF (or Telnet NUL) right after a CR is
+ * skipped. A line longer than maxLength is reported once as oversize and its
+ * remaining bytes are discarded up to the next line end, so a hostile client
+ * can never make the buffer grow past maxLength.
  */
 export class LineSplitter {
   private parts: Buffer[] = [];
   private size = 0;
   private discarding = false;
+  private afterCR = false;
 
   constructor(private readonly maxLength: number) {}
 
@@ -77,9 +81,13 @@ export class LineSplitter {
   push(chunk: Buffer): Array<Buffer | 'oversize'> {
     const out: Array<Buffer | 'oversize'> = [];
     let start = 0;
+    if (this.afterCR && chunk.length > 0) {
+      if (chunk[0] === 0x0a || chunk[0] === 0x00) start = 1;
+      this.afterCR = false;
+    }
     while (start < chunk.length) {
-      const lf = chunk.indexOf(0x0a, start);
-      const end = lf === -1 ? chunk.length : lf;
+      let end = start;
+      while (end < chunk.length && chunk[end] !== 0x0a && chunk[end] !== 0x0d) end++;
       const piece = chunk.subarray(start, end);
       if (!this.discarding) {
         if (this.size + piece.length > this.maxLength) {
@@ -92,18 +100,20 @@ export class LineSplitter {
           this.size += piece.length;
         }
       }
-      if (lf === -1) break;
+      if (end === chunk.length) break;
       if (this.discarding) {
         this.discarding = false;
       } else {
-        let line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
-        if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
         // Copy: the pieces may be views into a larger socket buffer.
-        out.push(Buffer.from(line));
+        out.push(Buffer.from(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size)));
       }
       this.parts = [];
       this.size = 0;
-      start = lf + 1;
+      start = end + 1;
+      if (chunk[end] === 0x0d) {
+        if (start === chunk.length) this.afterCR = true;
+        else if (chunk[start] === 0x0a || chunk[start] === 0x00) start++;
+      }
     }
     return out;
   }

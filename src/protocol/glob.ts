@@ -11,7 +11,7 @@ export function globToRegExp(pattern: string): RegExp {
     else if (ch === '?') re += '.';
     else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
-  return new RegExp(re + '$', 's');
+  return new RegExp(re + '$', 'su'); // u: `?` matches one code point, not half a surrogate pair
 }
 
 export function matchGlob(pattern: string, name: string): boolean {

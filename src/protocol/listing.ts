@@ -59,7 +59,10 @@ export function parseTimeVal(text: string): Date | null {
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const ms = m[7] ? Number(m[7].padEnd(3, '0')) : 0;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return null;
-  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
+  // Not Date.UTC: it maps years 0-99 to 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, ms);
   if (date.getUTCDate() !== d) return null; // e.g. Feb 30
   return date;
 }

@@ -4,7 +4,7 @@
  * the client. Either is used for one transfer and then closed.
  */
 import { connect, type Socket } from 'node:net';
-import { normalizeAddress } from '../net/addressMatch.js';
+import { normalizeAddress, sameAddress } from '../net/addressMatch.js';
 import { DataConnectionError } from './errors.js';
 import type { PassiveLease, PassivePortPool } from './passivePortPool.js';
 
@@ -59,7 +59,7 @@ export class PassiveDataChannel implements DataChannel {
       socket.destroy();
       return;
     }
-    if (this.options.expectedPeer !== null && peer !== this.options.expectedPeer) {
+    if (this.options.expectedPeer !== null && !sameAddress(peer, this.options.expectedPeer)) {
       // Someone else is trying to take this session's data port.
       socket.destroy();
       this.options.onForeignPeer(peer);

@@ -30,7 +30,9 @@ export class FtpServer {
   }
 
   async start(): Promise<void> {
-    const { addresses, port } = this.ctx.config.listen;
+    const { addresses, port: configured } = this.ctx.config.listen;
+    // Port 0 picks a free port once; every further address listens on that same port.
+    let port = configured;
     for (const host of addresses) {
       const server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
       server.on('error', (err) => this.log.error({ err }, 'listener error'));
@@ -46,6 +48,7 @@ export class FtpServer {
       }
       this.servers.push(server);
       const a = server.address() as import('node:net').AddressInfo;
+      port = a.port;
       this.log.info({ address: a.address, port: a.port }, 'listening');
     }
   }

@@ -15,7 +15,7 @@ import { LineSplitter, parseCommandLine } from '../protocol/commandLine.js';
 import { MLST_FACTS, type MlstFact } from '../protocol/listing.js';
 import { formatReply, reply, type Reply } from '../protocol/replies.js';
 import { resolveVirtual } from '../protocol/virtualPath.js';
-import type { Upload } from '../storage/storage.js';
+import type { Storage, Upload } from '../storage/storage.js';
 import type { ServerContext } from './context.js';
 import type { DataChannel, DataMode } from './dataChannel.js';
 import {
@@ -63,6 +63,8 @@ export class Session {
   readonly connectedAt = Date.now();
 
   user: User | null = null;
+  /** The user's view of the store, rooted at their home (set at login). */
+  storage!: Storage;
   pendingUser: string | null = null;
   cwd = '/';
   type: 'A' | 'I' = 'A';
@@ -242,8 +244,9 @@ export class Session {
       const r = replyForError(err);
       if (r) {
         log.info({ code: r.code, err: (err as Error).message }, 'command failed');
-        this.send(r);
-        if (err instanceof SessionRefusedError) this.closeWith(reply(421, 'Closing.'), (err as Error).message);
+        // A refusal's own 421 is the one reply: send it and close (no second reply).
+        if (err instanceof SessionRefusedError) this.closeWith(r, (err as Error).message);
+        else this.send(r);
       } else {
         log.error({ err }, 'command crashed');
         this.send(reply(451, 'Local error in processing.'));
@@ -258,12 +261,6 @@ export class Session {
   /** The virtual path an argument names, relative to the current directory. */
   resolve(arg: string): string {
     return resolveVirtual(this.cwd, arg);
-  }
-
-  /** The storage path of a virtual path: inside the user's home. */
-  storagePath(virtual: string): string {
-    const home = this.user!.home.replace(/\/+$/, '');
-    return virtual === '/' ? home || '/' : `${home}${virtual}`;
   }
 
   require(permission: Permission): void {

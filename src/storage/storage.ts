@@ -53,4 +53,9 @@ export interface Storage {
   setModifiedTime(path: string, mtime: Date): Promise<void>;
   /** Ensures the root exists; throws when the store is unusable. */
   init(): Promise<void>;
+  /**
+   * A view of this store whose root is the existing directory `home`;
+   * nothing outside it (by path or symlink) is reachable through the view.
+   */
+  scoped(home: string): Promise<Storage>;
 }

@@ -2,11 +2,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkList } from '../../net/addressMatch.js';
 import { reply } from '../../protocol/replies.js';
+import type { Storage } from '../../storage/storage.js';
 import { BadSequenceError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { CommandTable } from './types.js';
 
-async function ensureHome(session: Session): Promise<void> {
+/** The user's home as a storage view, created on first login. */
+async function openHome(session: Session): Promise<Storage> {
   const storage = session.ctx.storage;
   const home = session.user!.home;
   let path = '';
@@ -14,8 +16,7 @@ async function ensureHome(session: Session): Promise<void> {
     path += `/${segment}`;
     await storage.mkdir(path).catch(() => {});
   }
-  const st = await storage.stat(home || '/');
-  if (!st.isDirectory) throw new Error(`home ${home} is not a directory`);
+  return storage.scoped(home);
 }
 
 function resetLogin(session: Session): void {
@@ -76,7 +77,7 @@ export const authCommands: CommandTable = {
       }
       session.user = user;
       try {
-        await ensureHome(session);
+        session.storage = await openHome(session);
       } catch (err) {
         session.user = null;
         session.log.error({ user: user.name, err: (err as Error).message }, 'home directory unusable');

@@ -12,6 +12,7 @@ import {
   parsePortArg,
   type HostPort,
 } from '../../protocol/hostPort.js';
+import { sameAddress } from '../../net/addressMatch.js';
 import { reply } from '../../protocol/replies.js';
 import { ActiveDataChannel, PassiveDataChannel } from '../dataChannel.js';
 import {
@@ -44,7 +45,7 @@ function useActive(session: Session, target: HostPort): void {
   const { config } = session.ctx;
   if (!config.active.enabled) throw new UnsupportedParameterError('Active mode is disabled; use PASV or EPSV.');
   if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
-  if (!config.active.allowForeignAddress && target.host !== session.clientAddress) {
+  if (!config.active.allowForeignAddress && !sameAddress(target.host, session.clientAddress)) {
     session.log.warn({ target: target.host }, 'refused active connection to another address');
     throw new ActiveTargetRefusedError('Data connections go only to your own address.');
   }
@@ -91,7 +92,8 @@ export const dataConnectionCommands: CommandTable = {
       }
       if (parsed.kind === 'family') {
         const own = isIPv6(session.localAddress) ? 6 : 4;
-        if (parsed.family !== own) throw new NetworkProtocolError(`Network protocol not supported, use (${own}).`);
+        // RFC 2428 §3: the reply names the usable protocol number, 1 (IPv4) or 2 (IPv6).
+        if (parsed.family !== own) throw new NetworkProtocolError(`Network protocol not supported, use (${own === 4 ? 1 : 2}).`);
       }
       const channel = await openPassive(session);
       return reply(229, `Entering Extended Passive Mode ${formatEpsvArg(channel.port)}.`);

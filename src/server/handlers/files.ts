@@ -11,7 +11,7 @@ import type { CommandSpec, CommandTable } from './types.js';
 
 async function changeDirectory(session: Session, arg: string) {
   const target = session.resolve(arg);
-  const st = await session.ctx.storage.stat(session.storagePath(target));
+  const st = await session.storage.stat(target);
   if (!st.isDirectory) throw new NotADirectoryError(`${arg}: not a directory.`);
   session.cwd = target;
   return target;
@@ -20,7 +20,7 @@ async function changeDirectory(session: Session, arg: string) {
 /** Stat of a path that must be a regular file. */
 async function statFile(session: Session, arg: string) {
   const path = session.resolve(arg);
-  const st = await session.ctx.storage.stat(session.storagePath(path));
+  const st = await session.storage.stat(path);
   if (st.isDirectory) throw new IsADirectoryError(`${arg}: not a regular file.`);
   return { path, st };
 }
@@ -45,7 +45,7 @@ const mkd: CommandSpec = {
   async run(session, arg) {
     session.require('mkdir');
     const path = session.resolve(arg);
-    await session.ctx.storage.mkdir(session.storagePath(path));
+    await session.storage.mkdir(path);
     return reply(257, `${quotePath(path)} created.`);
   },
 };
@@ -56,7 +56,7 @@ const rmd: CommandSpec = {
     session.require('delete');
     const path = session.resolve(arg);
     if (path === '/') throw new InvalidArgumentError('Cannot remove the root directory.');
-    await session.ctx.storage.rmdir(session.storagePath(path));
+    await session.storage.rmdir(path);
     return reply(250, 'Directory removed.');
   },
 };
@@ -77,7 +77,7 @@ export const fileCommands: CommandTable = {
     syntax: '<path>',
     async run(session, arg) {
       session.require('delete');
-      await session.ctx.storage.delete(session.storagePath(session.resolve(arg)));
+      await session.storage.delete(session.resolve(arg));
       return reply(250, 'File deleted.');
     },
   },
@@ -88,7 +88,7 @@ export const fileCommands: CommandTable = {
       session.require('rename');
       const path = session.resolve(arg);
       if (path === '/') throw new InvalidArgumentError('Cannot rename the root directory.');
-      await session.ctx.storage.stat(session.storagePath(path));
+      await session.storage.stat(path);
       session.renameFrom = path;
       return reply(350, 'Ready for RNTO.');
     },
@@ -103,7 +103,7 @@ export const fileCommands: CommandTable = {
       if (from === null || session.lastVerb !== 'RNFR') throw new BadSequenceError('RNFR required first.');
       session.require('rename');
       const to = session.resolve(arg);
-      await session.ctx.storage.rename(session.storagePath(from), session.storagePath(to));
+      await session.storage.rename(from, to);
       session.log.info({ from, to }, 'renamed');
       return reply(250, 'Rename successful.');
     },
@@ -138,7 +138,7 @@ export const fileCommands: CommandTable = {
       const time = m ? parseTimeVal(m[1]!) : null;
       if (!m || !time) throw new InvalidArgumentError('Syntax: MFMT YYYYMMDDHHMMSS path');
       const { path } = await statFile(session, m[2]!);
-      await session.ctx.storage.setModifiedTime(session.storagePath(path), time);
+      await session.storage.setModifiedTime(path, time);
       return reply(213, `Modify=${formatTimeVal(time)}; ${m[2]}`);
     },
   },
@@ -151,7 +151,7 @@ export const fileCommands: CommandTable = {
       const { path, st } = await statFile(session, arg);
       const algo = session.hashAlgorithm;
       const hash = createHash(algo.replace('-', '').toLowerCase());
-      const stream = await session.ctx.storage.openRead(session.storagePath(path));
+      const stream = await session.storage.openRead(path);
       for await (const chunk of stream) hash.update(chunk as Buffer);
       // draft-bryan-ftpext-hash §3.1: "213 <algo> <start>-<end> <hash> <path>"
       return reply(213, `${algo} 0-${st.size} ${hash.digest('hex')} ${arg.trim()}`);

@@ -42,7 +42,7 @@ function permissionsOf(session: Session): EntryPermissions {
  * single file, or the matches of a glob in the last path segment.
  */
 async function* entriesFor(session: Session, pathArg: string): AsyncGenerator<ListEntry> {
-  const storage = session.ctx.storage;
+  const storage = session.storage;
   const path = session.resolve(pathArg);
   let dir = path;
   let pattern: string | null = null;
@@ -50,13 +50,13 @@ async function* entriesFor(session: Session, pathArg: string): AsyncGenerator<Li
     dir = parentOf(path);
     pattern = baseName(path);
   } else {
-    const st = await storage.stat(session.storagePath(path));
+    const st = await storage.stat(path);
     if (!st.isDirectory) {
       yield toEntry(st, pathArg.trim() === '' ? st.name : baseName(path));
       return;
     }
   }
-  for await (const st of storage.list(session.storagePath(dir))) {
+  for await (const st of storage.list(dir)) {
     if (pattern === null || matchGlob(pattern, st.name)) yield toEntry(st);
   }
 }
@@ -130,14 +130,14 @@ export const listingCommands: CommandTable = {
     async run(session, arg) {
       session.require('list');
       const path = session.resolve(arg);
-      const storage = session.ctx.storage;
-      const st = await storage.stat(session.storagePath(path));
+      const storage = session.storage;
+      const st = await storage.stat(path);
       if (!st.isDirectory) throw new NotADirectoryError(`${arg}: not a directory.`);
       const perms = permissionsOf(session);
       const facts = session.mlstFacts;
       async function* lines() {
         yield formatMlsxLine(toEntry(st, '.'), perms, facts, 'cdir');
-        for await (const child of storage.list(session.storagePath(path))) {
+        for await (const child of storage.list(path)) {
           yield formatMlsxLine(toEntry(child), perms, facts);
         }
       }
@@ -151,7 +151,7 @@ export const listingCommands: CommandTable = {
     async run(session, arg) {
       session.require('list');
       const path = session.resolve(arg);
-      const st = await session.ctx.storage.stat(session.storagePath(path));
+      const st = await session.storage.stat(path);
       // RFC 3659 §7.2: the fact line starts with one space and names the full path.
       const facts = formatMlsxFacts(toEntry(st), permissionsOf(session), session.mlstFacts);
       return reply(250, `Listing ${path}`, ` ${facts} ${path}`, 'End.');

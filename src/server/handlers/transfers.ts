@@ -12,13 +12,13 @@ function upload(session: Session, path: string, options: { append?: boolean; off
     direction: 'upload',
     path,
     label,
-    target: () => session.ctx.storage.createUpload(session.storagePath(path), options),
+    target: () => session.storage.createUpload(path, options),
   });
 }
 
 async function exists(session: Session, path: string): Promise<boolean> {
   try {
-    await session.ctx.storage.stat(session.storagePath(path));
+    await session.storage.stat(path);
     return true;
   } catch (err) {
     if (err instanceof NotFoundError) return false;
@@ -34,16 +34,16 @@ export const transferCommands: CommandTable = {
       session.require('read');
       const path = session.resolve(arg);
       const start = session.takeRestOffset();
-      const storage = session.ctx.storage;
+      const storage = session.storage;
       return session.runTransfer({
         direction: 'download',
         path,
         label: path,
         async source() {
-          const st = await storage.stat(session.storagePath(path));
+          const st = await storage.stat(path);
           if (st.isDirectory) throw new IsADirectoryError(`${arg}: not a regular file.`);
           if (start > st.size) throw new InvalidArgumentError(`Restart offset ${start} is past the end of the file (${st.size} bytes).`);
-          return storage.openRead(session.storagePath(path), { start });
+          return storage.openRead(path, { start });
         },
       });
     },

@@ -94,6 +94,17 @@ export class LocalStorage implements Storage {
     this.realRoot = await fs.realpath(this.options.root);
   }
 
+  async scoped(home: string): Promise<Storage> {
+    const root = await this.hostPath(home, 'target');
+    const st = await fs.stat(root).catch((err) => {
+      throw translateFsError(err, home);
+    });
+    if (!st.isDirectory()) throw new NotADirectoryError(`${home}: not a directory`);
+    const view = new LocalStorage({ ...this.options, root });
+    await view.init();
+    return view;
+  }
+
   /** Maps a storage path to a host path, refusing temp names and escapes. */
   private async hostPath(path: string, mustExist: 'target' | 'parent'): Promise<string> {
     const segments = path.split('/').filter((s) => s.length > 0);
@@ -161,13 +172,16 @@ export class LocalStorage implements Storage {
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(host, 'r');
-      const st = await handle.stat();
-      if (st.isDirectory()) {
-        await handle.close();
-        throw new IsADirectoryError(`${path}: is a directory`);
-      }
     } catch (err) {
       throw translateFsError(err, path);
+    }
+    const isDirectory = await handle.stat().then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    if (isDirectory) {
+      await handle.close();
+      throw new IsADirectoryError(`${path}: is a directory`);
     }
     return handle.createReadStream({ start: options.start ?? 0, highWaterMark: READ_CHUNK });
   }
@@ -178,6 +192,13 @@ export class LocalStorage implements Storage {
     const temp = nodePath.join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
     let start = 0;
     try {
+      // A final-component symlink must not lead out of the root: stat/copyFile below
+      // follow it, and APPE or REST+STOR would copy the outside file in.
+      if ((await fs.lstat(target).catch(() => null))?.isSymbolicLink()) {
+        await this.hostPath(path, 'target').catch((err) => {
+          if (!(err instanceof NotFoundError)) throw err; // dangling: replaced by the upload
+        });
+      }
       const existing = await fs.stat(target).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return null;
         throw err;
@@ -253,9 +274,11 @@ export class LocalStorage implements Storage {
   }
 
   async rmdir(path: string): Promise<void> {
-    const host = await this.hostPath(path, 'target');
-    if (host === this.realRoot) throw new AccessDeniedError(`${path}: cannot remove the root`);
+    if (path.split('/').every((s) => s === '')) throw new AccessDeniedError(`${path}: cannot remove the root`);
+    const host = await this.hostPath(path, 'parent');
     try {
+      // rmdir(2) on a symlink fails with ENOTDIR; never remove the directory it points to.
+      if ((await fs.lstat(host)).isSymbolicLink()) throw new NotADirectoryError(`${path}: not a directory`);
       await fs.rmdir(host);
     } catch (err) {
       throw translateFsError(err, path);
