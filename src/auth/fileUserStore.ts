@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { formatIssues } from '../config/load.js';
-import { usersFileSchema, type Permission, type UserRecord, type UsersFile } from '../config/schema.js';
+import { usersFileSchema, type Permission, type TlsPolicy, type UserRecord, type UsersFile } from '../config/schema.js';
 import { verifyPassword } from './passwords.js';
 import type { User, UserStore } from './user.js';
 
@@ -98,6 +98,10 @@ export class FileUserStore implements UserStore {
       // A broken edit keeps the previous users; the error is for the operator's CLI.
       await this.load().catch(() => {});
     }
+  }
+
+  tlsPolicyOf(name: string): TlsPolicy | undefined {
+    return Object.hasOwn(this.users, name) ? this.users[name]!.tls : undefined;
   }
 
   isAnonymousName(name: string): boolean {

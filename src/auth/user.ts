@@ -1,4 +1,4 @@
-import type { Permission } from '../config/schema.js';
+import type { Permission, TlsPolicy } from '../config/schema.js';
 
 /** A user as the server sees it after login. */
 export interface User {
@@ -15,6 +15,8 @@ export interface User {
 export interface UserStore {
   /** Whether the name exists (anonymous included); used to shape the reply to USER. */
   isAnonymousName(name: string): boolean;
+  /** The user's own TLS policy, if any (asked before the password, at USER). */
+  tlsPolicyOf(name: string): TlsPolicy | undefined;
   /** The user when the password is right; null otherwise. */
   authenticate(name: string, password: string): Promise<User | null>;
 }

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { UsersFileError } from '../auth/fileUserStore.js';
+import { certCommand } from './cert.js';
+import { lbConfigCommand } from './lb.js';
+import { probeCommand } from './probe.js';
 import { serveCommand } from './serve.js';
 import { userCommand } from './users.js';
 
@@ -13,7 +16,10 @@ const program = new Command('ftpfleet')
   .description('FTP server for fleets of nodes behind layer-4 load balancers')
   .version(pkg.version, '-V, --version')
   .addCommand(serveCommand())
-  .addCommand(userCommand());
+  .addCommand(userCommand())
+  .addCommand(certCommand())
+  .addCommand(lbConfigCommand())
+  .addCommand(probeCommand());
 
 try {
   await program.parseAsync(process.argv);

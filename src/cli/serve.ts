@@ -1,5 +1,7 @@
 /** `ftpfleet serve`: runs one node. */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { Command } from 'commander';
 import pino from 'pino';
@@ -7,10 +9,16 @@ import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
 import { loadConfig, parseScalar } from '../config/load.js';
 import { PERMISSIONS, type Config } from '../config/schema.js';
-import { BanList } from '../net/bans.js';
+import { Defender } from '../net/defender.js';
 import { LocalStorage } from '../storage/local/localStorage.js';
 import { FtpServer } from '../server/listener.js';
 import { PassivePortPool } from '../server/passivePortPool.js';
+import { TlsProvider } from '../server/tls.js';
+import { dataPeerIdentifier } from '../server/dataPeer.js';
+import { AdvertisedAddress } from '../net/advertisedAddress.js';
+import { Metrics } from '../ops/metrics.js';
+import { startOpsServer } from '../ops/opsServer.js';
+import { writeSelfSigned } from './cert.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -34,6 +42,28 @@ async function bootstrapUsers(config: Config): Promise<void> {
       '',
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * The TLS certificate: the configured files, or (when none are configured) a
+ * self-signed pair beside the users file, created at first start.
+ */
+async function loadTls(config: Config, log: pino.Logger): Promise<TlsProvider | null> {
+  const { tls } = config;
+  if (!tls.enabled) return null;
+  if ((tls.cert === null) !== (tls.key === null)) throw new Error('tls: set both tls.cert and tls.key, or neither');
+  let cert = tls.cert;
+  let key = tls.key;
+  if (cert === null || key === null) {
+    const dir = dirname(config.users.file);
+    cert = join(dir, 'ftpfleet-tls.crt');
+    key = join(dir, 'ftpfleet-tls.key');
+    if (!existsSync(cert) || !existsSync(key)) {
+      await writeSelfSigned(hostname(), cert, key);
+      log.info({ cert, key }, 'created a self-signed TLS certificate (configure tls.cert and tls.key for a real one)');
+    }
+  }
+  return new TlsProvider({ cert, key, minVersion: tls.minVersion });
 }
 
 /** Fails start-up clearly when active connections may not use the configured source port. */
@@ -94,32 +124,72 @@ export function serveCommand(): Command {
       });
       await checkSourcePort(config);
       await bootstrapUsers(config);
+      const tls = await loadTls(config, log);
       const users = new FileUserStore(config.users.file, config.anonymous, config.users.cacheTtl * 1000);
       await users.load();
       const storage = new LocalStorage({ root: config.storage.local.root, fsync: config.storage.local.fsync });
       await storage.init();
-      const { limits } = config;
+      const { defender } = config.limits;
+      const metrics = new Metrics(config.nodeId);
+      const advertised = new AdvertisedAddress(
+        { address: config.passive.address, byNetwork: config.passive.addressByNetwork, resolveIntervalMs: config.passive.resolveInterval * 1000 },
+        log,
+      );
+      await advertised.start();
+      const passivePorts = new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max, {
+        shared: config.passive.sharePorts,
+        identify: dataPeerIdentifier(config, log, metrics),
+        onUnclaimed: (peer) => {
+          log.warn({ from: peer }, 'data connection to a shared passive port that no session waits for');
+          metrics.dataFailure('peer_mismatch');
+        },
+      });
+      metrics.watchPassivePorts(passivePorts);
       const server = new FtpServer({
         config,
+        tls,
         storage,
         users,
         log,
-        bans: new BanList({
-          enabled: limits.ban.enabled,
-          failures: limits.ban.failures,
-          windowMs: limits.ban.window * 1000,
-          durationMs: limits.ban.duration * 1000,
-          neverBan: limits.ban.neverBan,
-        }),
-        passivePorts: new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max),
+        defender: new Defender(
+          {
+            enabled: defender.enabled,
+            threshold: defender.threshold,
+            windowMs: defender.window * 1000,
+            scores: defender.scores,
+            banMs: defender.banDuration * 1000,
+            maxBanMs: defender.maxBanDuration * 1000,
+            repeatWindowMs: defender.repeatWindow * 1000,
+            allow: defender.allow,
+            deny: defender.deny,
+          },
+          log,
+        ),
+        passivePorts,
+        metrics,
+        advertised,
       });
+      metrics.watchDefender(server.ctx.defender);
+      metrics.watchSessions(() => server.sessionCounts());
       await server.start();
+      const ops = config.ops.enabled
+        ? await startOpsServer(
+            { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
+            {
+              metrics,
+              readiness: () => server.readiness(),
+              drain: () => void stop('admin drain'),
+              status: () => server.status(),
+            },
+            log,
+          )
+        : null;
       log.info(
         { users: users.size, storage: config.storage.local.root, passive: config.passive.portRange, version: process.env.npm_package_version },
         'ftpfleet started',
       );
       let stopping = false;
-      const stop = async (signal: string) => {
+      async function stop(signal: string) {
         if (stopping) return;
         stopping = true;
         // Exit even if something below hangs (a logger on a broken pipe, say).
@@ -127,12 +197,22 @@ export function serveCommand(): Command {
         try {
           log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
           await server.stop(config.shutdown.grace * 1000);
+          advertised.stop();
+          ops?.close();
           log.info('stopped');
           log.flush();
         } finally {
           process.exit(0);
         }
-      };
+      }
+      process.on('SIGHUP', () => {
+        try {
+          tls?.reload();
+          log.info('TLS certificate reloaded');
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
+        }
+      });
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
     });

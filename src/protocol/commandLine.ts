@@ -122,4 +122,9 @@ export class LineSplitter {
   get pending(): number {
     return this.size;
   }
+
+  /** Whether a line has begun and not yet ended (counting an oversize one being discarded). */
+  get midLine(): boolean {
+    return this.size > 0 || this.discarding;
+  }
 }

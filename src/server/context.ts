@@ -2,17 +2,25 @@
 import type { Logger } from 'pino';
 import type { UserStore } from '../auth/user.js';
 import type { Config } from '../config/schema.js';
-import type { BanList } from '../net/bans.js';
+import type { Defender } from '../net/defender.js';
 import type { Storage } from '../storage/storage.js';
 import type { PassivePortPool } from './passivePortPool.js';
+import type { TlsProvider } from './tls.js';
+import type { MetricsSink } from './metricsSink.js';
+import type { AdvertisedAddress } from '../net/advertisedAddress.js';
 
 export interface ServerContext {
   config: Config;
   storage: Storage;
   users: UserStore;
-  bans: BanList;
+  defender: Defender;
   passivePorts: PassivePortPool;
   log: Logger;
+  metrics: MetricsSink;
+  /** The address put in 227 replies, per client. */
+  advertised: AdvertisedAddress;
+  /** Null when TLS is disabled. */
+  tls: TlsProvider | null;
   /** Logged-in sessions per user name, for per-user limits. */
   sessionsOfUser(name: string): number;
 }

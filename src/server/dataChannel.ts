@@ -4,7 +4,7 @@
  * the client. Either is used for one transfer and then closed.
  */
 import { connect, type Socket } from 'node:net';
-import { normalizeAddress, sameAddress } from '../net/addressMatch.js';
+import { sameAddress } from '../net/addressMatch.js';
 import { DataConnectionError } from './errors.js';
 import type { PassiveLease, PassivePortPool } from './passivePortPool.js';
 
@@ -26,6 +26,8 @@ export interface PassiveOptions {
   acceptTimeoutMs: number;
   /** Called for each connection refused for its source address. */
   onForeignPeer: (address: string) => void;
+  /** No connection came within acceptTimeoutMs. */
+  onTimeout: () => void;
 }
 
 export class PassiveDataChannel implements DataChannel {
@@ -41,11 +43,11 @@ export class PassiveDataChannel implements DataChannel {
 
   static async create(options: PassiveOptions): Promise<PassiveDataChannel> {
     const channel = new PassiveDataChannel(options);
-    channel.lease = await options.pool.lease(options.bindAddress, (s) => channel.onConnection(s));
-    channel.timer = setTimeout(
-      () => channel.fail(new DataConnectionError(`No data connection within ${options.acceptTimeoutMs / 1000}s.`)),
-      options.acceptTimeoutMs,
-    );
+    channel.lease = await options.pool.lease(options.bindAddress, options.expectedPeer, (s, peer) => channel.onConnection(s, peer));
+    channel.timer = setTimeout(() => {
+      options.onTimeout();
+      channel.fail(new DataConnectionError(`No data connection within ${options.acceptTimeoutMs / 1000}s.`));
+    }, options.acceptTimeoutMs);
     return channel;
   }
 
@@ -53,8 +55,7 @@ export class PassiveDataChannel implements DataChannel {
     return this.lease!.port;
   }
 
-  private onConnection(socket: Socket): void {
-    const peer = normalizeAddress(socket.remoteAddress ?? '');
+  private onConnection(socket: Socket, peer: string): void {
     if (this.socket || this.failure) {
       socket.destroy();
       return;
@@ -66,7 +67,6 @@ export class PassiveDataChannel implements DataChannel {
       return;
     }
     this.socket = socket;
-    socket.on('error', () => {}); // reported by the transfer that uses it
     this.stopListening();
     if (this.waiter) {
       this.handedOut = true;
@@ -113,6 +113,7 @@ export interface ActiveOptions {
   localAddress?: string;
   localPort?: number;
   connectTimeoutMs: number;
+  onRefused: () => void;
 }
 
 export class ActiveDataChannel implements DataChannel {
@@ -131,12 +132,15 @@ export class ActiveDataChannel implements DataChannel {
       const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
+        // Like accepted passive sockets: nothing is read until the transfer (or TLS) takes over.
+        socket.pause();
         socket.removeAllListeners('error');
         socket.on('error', () => {});
         resolve(socket);
       });
       socket.once('error', (err) => {
         clearTimeout(timer);
+        this.options.onRefused();
         reject(new DataConnectionError(`Can't open data connection to ${host} port ${port}: ${err.message}.`));
       });
     });

@@ -45,6 +45,16 @@ export class NetworkProtocolError extends FtpError {}
 export class TransferAbortedError extends FtpError {}
 /** The session may not proceed at all (limit, ban, shutdown): reply and close. */
 export class SessionRefusedError extends FtpError {}
+/** A command of the standards that this node does not offer as configured. */
+export class NotAvailableError extends FtpError {}
+/** Login before AUTH TLS where policy requires TLS (RFC 4217 §11). */
+export class TlsRequiredError extends FtpError {}
+/** A transfer without PROT P where policy requires protected data (RFC 4217 §9). */
+export class DataProtectionRequiredError extends FtpError {}
+/** The data connection's TLS handshake failed or did not reuse the control session. */
+export class DataTlsError extends FtpError {}
+/** Refused by security policy (PROT C under a data-TLS policy, CCC). */
+export class PolicyDeniedError extends FtpError {}
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -60,6 +70,11 @@ const CODES: Array<[ErrorClass, number]> = [
   [NetworkProtocolError, 522],
   [TransferAbortedError, 426],
   [SessionRefusedError, 421],
+  [NotAvailableError, 502],
+  [TlsRequiredError, 530],
+  [DataProtectionRequiredError, 521],
+  [DataTlsError, 522],
+  [PolicyDeniedError, 534],
   [NotFoundError, 550],
   [AlreadyExistsError, 550],
   [NotADirectoryError, 550],

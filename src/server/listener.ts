@@ -1,23 +1,34 @@
 /**
  * A node's control listener: accepts connections, applies the session
- * limits and bans before a session is created, and stops gracefully.
+ * limits and the defender's deny list and bans before a session is
+ * created, and stops gracefully.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { normalizeAddress } from '../net/addressMatch.js';
+import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
+import type { ProxyHeader } from '../net/proxyProtocol.js';
+import { readProxyHeader } from '../net/proxyReader.js';
 import { formatReply, reply } from '../protocol/replies.js';
 import type { ServerContext } from './context.js';
 import { Session } from './session.js';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
 
 export class FtpServer {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Session>();
   private readonly perAddress = new Map<string, number>();
   private stopping = false;
+  private sweeper: NodeJS.Timeout | null = null;
   readonly ctx: ServerContext;
+  private readonly trustedProxies: NetworkList;
 
   constructor(ctx: Omit<ServerContext, 'sessionsOfUser'>) {
     this.ctx = { ...ctx, sessionsOfUser: (name) => this.countUser(name) };
+    this.trustedProxies = new NetworkList(ctx.config.proxyProtocol.trustedNetworks);
   }
 
   private get log(): Logger {
@@ -30,11 +41,17 @@ export class FtpServer {
   }
 
   async start(): Promise<void> {
-    const { addresses, port: configured } = this.ctx.config.listen;
-    // Port 0 picks a free port once; every further address listens on that same port.
+    const { listen, tls } = this.ctx.config;
+    this.sweeper = setInterval(() => this.ctx.defender.sweep(), 1000).unref();
+    await this.listenAll(listen.port, false);
+    if (this.ctx.tls && tls.implicitPort !== null) await this.listenAll(tls.implicitPort, true);
+  }
+
+  /** Listens on every configured address; port 0 picks one free port shared by all of them. */
+  private async listenAll(configured: number, implicitTls: boolean): Promise<void> {
     let port = configured;
-    for (const host of addresses) {
-      const server = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    for (const host of this.ctx.config.listen.addresses) {
+      const server = createServer({ noDelay: true }, (socket) => void this.onConnection(socket, implicitTls));
       server.on('error', (err) => this.log.error({ err }, 'listener error'));
       try {
         await listen(server, host, port);
@@ -49,7 +66,7 @@ export class FtpServer {
       this.servers.push(server);
       const a = server.address() as import('node:net').AddressInfo;
       port = a.port;
-      this.log.info({ address: a.address, port: a.port }, 'listening');
+      this.log.info({ address: a.address, port: a.port, implicitTls: implicitTls || undefined }, 'listening');
     }
   }
 
@@ -59,24 +76,65 @@ export class FtpServer {
     return n;
   }
 
-  private onConnection(socket: Socket): void {
+  /**
+   * Reads the balancer's PROXY header where the config asks for one. Returns
+   * undefined when the connection was refused (and closed) instead.
+   */
+  private async proxyHeaderOf(socket: Socket, peer: string): Promise<ProxyHeader | null | undefined> {
+    const pp = this.ctx.config.proxyProtocol;
+    if (pp.control === 'off') return null;
+    if (!this.trustedProxies.has(peer)) {
+      if (pp.untrusted === 'direct') return null;
+      this.log.warn({ client: peer }, 'connection from a peer not trusted to send PROXY headers refused');
+      this.ctx.metrics.connectionRefused('untrusted proxy peer');
+      socket.destroy();
+      return undefined;
+    }
+    try {
+      return await readProxyHeader(socket, pp.headerTimeout * 1000, pp.control === 'required');
+    } catch (err) {
+      this.log.warn({ client: peer, err: (err as Error).message }, 'PROXY header refused');
+      this.ctx.metrics.dataFailure('proxy_error');
+      this.ctx.metrics.connectionRefused('proxy error');
+      socket.destroy();
+      return undefined;
+    }
+  }
+
+  private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
     socket.on('error', () => {});
-    const address = normalizeAddress(socket.remoteAddress ?? '');
+    const peer = normalizeAddress(socket.remoteAddress ?? '');
+    const proxy = await this.proxyHeaderOf(socket, peer);
+    if (proxy === undefined) return;
+    // Limits and bans apply to the real client, not to the balancer in front.
+    const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
     const limits = this.ctx.config.limits;
     const refuse = (why: string, text: string) => {
       this.log.warn({ client: address, why }, 'connection refused');
+      this.ctx.metrics.connectionRefused(why);
       socket.end(formatReply(reply(421, text)));
       setTimeout(() => socket.destroy(), 1000).unref();
     };
     if (this.stopping) return refuse('shutting down', 'Server shutting down.');
-    if (this.ctx.bans.isBanned(address)) return refuse('banned', 'Too many failed logins; try again later.');
+    const admission = this.ctx.defender.admit(address);
+    if (admission === 'denied') return refuse('denied', 'Access denied.');
+    if (admission === 'banned') return refuse('banned', 'Your address is banned for a while; try again later.');
     if (this.sessions.size >= limits.maxSessions) return refuse('max sessions', 'Too many users; try again later.');
+    // Connections that have not logged in get a lower cap, so a flood leaves room for real sessions.
+    if (this.unauthenticatedCount() >= limits.maxUnauthenticated) return refuse('max unauthenticated', 'Too many connections waiting to log in; try again later.');
     const count = this.perAddress.get(address) ?? 0;
     if (count >= limits.maxSessionsPerAddress) return refuse('max sessions per address', 'Too many connections from your address.');
     this.perAddress.set(address, count + 1);
-    const session = new Session(socket, this.ctx, (s) => this.onSessionClosed(s));
+    const session = new Session(socket, this.ctx, (s) => this.onSessionClosed(s), { implicitTls, proxy });
     this.sessions.add(session);
+    this.ctx.metrics.sessionOpened();
     session.start();
+  }
+
+  private unauthenticatedCount(): number {
+    let n = 0;
+    for (const s of this.sessions) if (!s.user) n++;
+    return n;
   }
 
   private onSessionClosed(session: Session): void {
@@ -90,12 +148,48 @@ export class FtpServer {
     return this.sessions.size;
   }
 
+  /** For /readyz: can this node take new sessions? */
+  async readiness(): Promise<Readiness> {
+    const checks: Readiness['checks'] = {};
+    checks.draining = this.stopping ? { ok: false, detail: 'draining' } : { ok: true };
+    try {
+      await this.ctx.storage.stat('/');
+      checks.storage = { ok: true };
+    } catch (err) {
+      checks.storage = { ok: false, detail: (err as Error).message };
+    }
+    const pool = this.ctx.passivePorts;
+    checks.passivePorts =
+      pool.leased < pool.size ? { ok: true, detail: `${pool.size - pool.leased} of ${pool.size} free` } : { ok: false, detail: 'all passive ports in use' };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  sessionCounts(): { total: number; loggedIn: number } {
+    let loggedIn = 0;
+    for (const s of this.sessions) if (s.user) loggedIn++;
+    return { total: this.sessions.size, loggedIn };
+  }
+
+  status(): Record<string, unknown> {
+    const pool = this.ctx.passivePorts;
+    return {
+      node: this.ctx.config.nodeId,
+      draining: this.stopping,
+      sessions: this.sessions.size,
+      loggedIn: this.sessionCounts().loggedIn,
+      transfers: [...this.sessions].filter((s) => s.transferProgress()).length,
+      passivePorts: { range: `${pool.min}-${pool.max}`, listening: pool.leased, waiting: pool.waiting },
+      bannedAddresses: this.ctx.defender.activeBans,
+    };
+  }
+
   /**
    * Stops accepting, closes idle sessions, lets running transfers finish
    * within `graceMs`, then cuts whatever is left.
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const s of this.servers) s.close();
     for (const s of this.sessions) s.drain();
     const deadline = Date.now() + graceMs;

@@ -6,11 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { User } from '../auth/user.js';
-import type { Permission } from '../config/schema.js';
+import type { Permission, TlsPolicy } from '../config/schema.js';
 import { normalizeAddress } from '../net/addressMatch.js';
+import type { ProxyHeader } from '../net/proxyProtocol.js';
+import type { Offence } from '../net/defender.js';
 import { LineSplitter, parseCommandLine } from '../protocol/commandLine.js';
 import { MLST_FACTS, type MlstFact } from '../protocol/listing.js';
 import { formatReply, reply, type Reply } from '../protocol/replies.js';
@@ -21,6 +24,8 @@ import type { DataChannel, DataMode } from './dataChannel.js';
 import {
   BadSequenceError,
   DataConnectionError,
+  DataProtectionRequiredError,
+  DataTlsError,
   NotLoggedInError,
   PermissionDeniedError,
   replyForError,
@@ -28,17 +33,26 @@ import {
   TransferAbortedError,
 } from './errors.js';
 import { COMMANDS } from './handlers/index.js';
+import { acceptTls } from './tls.js';
 import { receiveFromClient, sendToClient } from './transfer.js';
+
+export interface SessionOptions {
+  /** Implicit FTPS: TLS from the first byte. */
+  implicitTls: boolean;
+  /** The balancer's PROXY header, when the connection came with one. */
+  proxy: ProxyHeader | null;
+}
 
 export type HashAlgorithm = 'SHA-256' | 'SHA-1' | 'MD5';
 
 /** Commands of the standards this server knows but does not offer (502, not 500). */
-const NOT_IMPLEMENTED = new Set(['SMNT', 'SITE', 'AUTH', 'PBSZ', 'PROT', 'CCC', 'ADAT', 'MIC', 'CONF', 'ENC', 'LANG', 'RANG']);
+const NOT_IMPLEMENTED = new Set(['SMNT', 'SITE', 'ADAT', 'MIC', 'CONF', 'ENC', 'LANG', 'RANG']);
 
 /** Commands waiting behind a transfer; past this the socket stops being read. */
 const MAX_QUEUED = 32;
 /** A client that does not read its replies is dropped past this. */
 const MAX_UNSENT_REPLY_BYTES = 1 << 20;
+const BANNED_TEXT = 'Too many errors from your address; try again later.';
 
 interface RunningTransfer {
   direction: 'download' | 'upload';
@@ -55,9 +69,25 @@ export type TransferSpec =
   | { direction: 'upload'; path: string; label: string; target: () => Promise<Upload> };
 
 export class Session {
-  readonly id = randomBytes(6).toString('hex');
+  /** Correlation id: the balancer's PROXY v2 unique id when it sends one. */
+  readonly id: string;
+  /** The real client: from the PROXY header when there is one, else the TCP peer. */
   readonly clientAddress: string;
+  /** The TCP peer of the control connection (the balancer, behind a proxy). */
+  readonly tcpPeer: string;
+  /** The address the client connected to (PROXY destination, else our local address). */
+  readonly connectedTo: string;
+  /**
+   * Who passive data connections must come from: the client, or the balancer
+   * when the control connection had a PROXY header and data connections do not.
+   */
+  get dataPeer(): string {
+    return this.ctx.config.proxyProtocol.data === 'off' ? this.tcpPeer : this.clientAddress;
+  }
+
+  /** Our end of the control connection. */
   readonly localAddress: string;
+  readonly localPort: number;
   /** Carries session id, client and (after login) user on every line. */
   log: Logger;
   readonly connectedAt = Date.now();
@@ -75,7 +105,11 @@ export class Session {
   hashAlgorithm: HashAlgorithm = 'SHA-256';
   epsvAll = false;
   clientName: string | null = null;
-  failedLogins = 0;
+  /** Control-connection TLS (RFC 4217): its context, once AUTH TLS or implicit TLS succeeded. */
+  tlsContext: SecureContext | null = null;
+  pbszDone = false;
+  /** PROT P: data connections are TLS too. */
+  protectData = false;
 
   private dataChannel: DataChannel | null = null;
   transfer: RunningTransfer | null = null;
@@ -86,14 +120,28 @@ export class Session {
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
+  private lineTimer: NodeJS.Timeout | null = null;
+  /** Commands before login other than USER and PASS. */
+  private preLoginCommands = 0;
+
+  /** The control connection: the TCP socket, or the TLS socket over it after AUTH TLS. */
+  socket: Socket;
+  private readonly onControlData = (chunk: Buffer) => this.onData(chunk);
 
   constructor(
-    readonly socket: Socket,
+    private readonly tcp: Socket,
     readonly ctx: ServerContext,
     private readonly onClose: (session: Session) => void,
+    private readonly options: SessionOptions = { implicitTls: false, proxy: null },
   ) {
-    this.clientAddress = normalizeAddress(socket.remoteAddress ?? '');
-    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.socket = tcp;
+    const { proxy } = options;
+    this.id = proxy?.uniqueId ?? randomBytes(6).toString('hex');
+    this.tcpPeer = normalizeAddress(tcp.remoteAddress ?? '');
+    this.localAddress = normalizeAddress(tcp.localAddress ?? '');
+    this.localPort = tcp.localPort ?? 0;
+    this.clientAddress = proxy?.source ? normalizeAddress(proxy.source.address) : this.tcpPeer;
+    this.connectedTo = proxy?.destination ? normalizeAddress(proxy.destination.address) : this.localAddress;
     this.log = ctx.log.child({ session: this.id, client: this.clientAddress });
     this.splitter = new LineSplitter(ctx.config.limits.maxLineLength);
   }
@@ -107,22 +155,68 @@ export class Session {
   }
 
   start(): void {
-    const { socket } = this;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'control connection error'));
-    socket.on('close', () => this.cleanup());
-    this.log.info({ local: this.localAddress }, 'session opened');
-    this.send(reply(220, this.config.banner));
-    const limits = this.config.limits;
-    if (limits.loginTimeout > 0) {
-      this.loginTimer = setTimeout(() => this.closeWith(reply(421, 'Login timeout.'), 'login timeout'), limits.loginTimeout * 1000);
-    }
+    const { tcp } = this;
+    tcp.setNoDelay(true);
+    tcp.on('error', (err) => this.log.debug({ err: err.message }, 'control connection error'));
+    tcp.on('close', () => this.cleanup());
+    this.log.info(
+      {
+        local: this.localAddress,
+        implicitTls: this.options.implicitTls || undefined,
+        via: this.tcpPeer !== this.clientAddress ? this.tcpPeer : undefined,
+        connectedTo: this.connectedTo !== this.localAddress ? this.connectedTo : undefined,
+      },
+      'session opened',
+    );
+    this.startLoginTimer();
     this.touch();
+    if (!this.options.implicitTls) {
+      tcp.on('data', this.onControlData);
+      tcp.resume(); // paused if a PROXY header was read first
+      this.send(reply(220, this.config.banner));
+      return;
+    }
+    // Implicit FTPS: TLS from the first byte, and data protected by default.
+    this.secureControl().then(
+      () => {
+        this.pbszDone = this.protectData = true;
+        this.send(reply(220, this.config.banner));
+      },
+      () => tcp.destroy(),
+    );
+  }
+
+  /**
+   * Runs the TLS handshake on the control connection (after "234" for AUTH
+   * TLS) and from then on reads and writes through TLS.
+   */
+  async secureControl(): Promise<void> {
+    const provider = this.ctx.tls;
+    if (!provider) throw new Error('TLS is not configured');
+    const context = provider.sessionContext();
+    this.socket.removeListener('data', this.onControlData);
+    try {
+      const secure = await acceptTls(this.tcp, context, this.config.tls.handshakeTimeout * 1000);
+      secure.on('error', (err) => this.log.debug({ err: err.message }, 'control TLS error'));
+      secure.on('close', () => this.tcp.destroy());
+      secure.on('data', this.onControlData);
+      this.socket = secure;
+      this.tlsContext = context;
+      this.log.info({ protocol: secure.getProtocol(), cipher: secure.getCipher().name }, 'control connection secured');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'control TLS handshake failed');
+      throw err;
+    }
+  }
+
+  /** The TLS policy in force: the user's own (by login name) or the server's. */
+  tlsPolicy(name = this.user?.name ?? this.pendingUser): TlsPolicy {
+    return (name !== null && this.ctx.users.tlsPolicyOf(name)) || this.config.tls.policy;
   }
 
   send(r: Reply): void {
     if (this.closed || this.socket.destroyed) return;
+    this.ctx.metrics.reply(r.code);
     this.socket.write(formatReply(r));
     if (this.socket.writableLength > MAX_UNSENT_REPLY_BYTES) {
       this.log.warn('client does not read replies; closing');
@@ -151,7 +245,8 @@ export class Session {
   private cleanup(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.loginTimer) clearTimeout(this.loginTimer);
-    this.idleTimer = this.loginTimer = null;
+    if (this.lineTimer) clearTimeout(this.lineTimer);
+    this.idleTimer = this.loginTimer = this.lineTimer = null;
     this.closeDataChannel();
     this.transfer?.controller.abort();
     if (!this.closed) {
@@ -179,12 +274,30 @@ export class Session {
     for (const line of this.splitter.push(chunk)) {
       if (line === 'oversize') {
         this.log.warn({ max: this.config.limits.maxLineLength }, 'command line too long');
-        this.enqueue(async () => this.send(reply(500, 'Command line too long.')));
+        this.enqueue(async () => this.reject(reply(500, 'Command line too long.'), 'protocolAbuse'));
       } else {
         this.onLine(line);
       }
     }
     if (this.queue.length >= MAX_QUEUED) this.socket.pause();
+    this.watchLine();
+  }
+
+  /** Caps how long one command line may take to arrive, from its first byte (slow clients). */
+  private watchLine(): void {
+    const limit = this.config.limits.commandLineTimeout;
+    if (!this.splitter.midLine || this.closed) {
+      if (this.lineTimer) clearTimeout(this.lineTimer);
+      this.lineTimer = null;
+      return;
+    }
+    if (this.lineTimer || limit <= 0) return;
+    this.lineTimer = setTimeout(() => {
+      this.lineTimer = null;
+      // Not the client's fault while we have stopped reading (commands queued behind a transfer).
+      if (this.socket.isPaused()) this.watchLine();
+      else this.closeWith(reply(421, `Command line not completed within ${limit}s; closing control connection.`), 'command line timeout');
+    }, limit * 1000);
   }
 
   private onLine(line: Buffer): void {
@@ -192,7 +305,10 @@ export class Session {
     if (!parsed.ok) {
       if (parsed.reason === 'empty') return;
       this.log.warn({ reason: parsed.reason }, 'malformed command line');
-      this.enqueue(async () => this.send(reply(500, parsed.reason === 'nul' ? 'NUL byte in command line.' : 'Syntax error, command unrecognized.')));
+      const nul = parsed.reason === 'nul';
+      this.enqueue(async () =>
+        this.reject(reply(500, nul ? 'NUL byte in command line.' : 'Syntax error, command unrecognized.'), nul ? 'protocolAbuse' : 'badCommand'),
+      );
       return;
     }
     const { verb, arg } = parsed.command;
@@ -224,29 +340,30 @@ export class Session {
     const spec = COMMANDS[verb];
     const log = this.log.child({ command: verb });
     try {
+      if (!this.user && this.cutBeforeLogin(verb)) return;
       if (!spec) {
         log.debug('unknown command');
-        this.send(NOT_IMPLEMENTED.has(verb) ? reply(502, `${verb} not implemented.`) : reply(500, `Unknown command ${verb}.`));
+        this.respond(NOT_IMPLEMENTED.has(verb) ? reply(502, `${verb} not implemented.`) : reply(500, `Unknown command ${verb}.`));
         return;
       }
       if (!spec.public && !this.user) throw new NotLoggedInError('Please login with USER and PASS.');
       if (spec.arg === 'required' && arg.trim() === '') {
-        this.send(reply(501, `Syntax: ${verb} ${spec.syntax ?? ''}`.trim()));
+        this.respond(reply(501, `Syntax: ${verb} ${spec.syntax ?? ''}`.trim()));
         return;
       }
       if (spec.arg === 'none' && arg.trim() !== '') {
-        this.send(reply(501, `${verb} takes no argument.`));
+        this.respond(reply(501, `${verb} takes no argument.`));
         return;
       }
       const result = await spec.run(this, arg);
-      if (result) this.send(result);
+      if (result) this.respond(result);
     } catch (err) {
       const r = replyForError(err);
       if (r) {
         log.info({ code: r.code, err: (err as Error).message }, 'command failed');
         // A refusal's own 421 is the one reply: send it and close (no second reply).
         if (err instanceof SessionRefusedError) this.closeWith(r, (err as Error).message);
-        else this.send(r);
+        else this.respond(r);
       } else {
         log.error({ err }, 'command crashed');
         this.send(reply(451, 'Local error in processing.'));
@@ -254,6 +371,32 @@ export class Session {
     } finally {
       this.lastVerb = verb;
     }
+  }
+
+  /** Sends a command's reply; 500 and 501 count as bad commands. */
+  private respond(r: Reply): void {
+    if (r.code === 500 || r.code === 501) this.reject(r, 'badCommand');
+    else this.send(r);
+  }
+
+  /** Sends an error reply, or 421 and closes when this offence gets the address banned. */
+  private reject(r: Reply, offence: Offence): void {
+    if (this.ctx.defender.record(this.clientAddress, offence).banned) this.closeWith(reply(421, BANNED_TEXT), `address banned (${offence})`);
+    else this.send(r);
+  }
+
+  /**
+   * Before login: a banned address's sessions are closed at their next
+   * command, and commands past the allowance count as abuse. True if closed.
+   */
+  private cutBeforeLogin(verb: string): boolean {
+    const { defender } = this.ctx;
+    if (verb !== 'USER' && verb !== 'PASS' && ++this.preLoginCommands > this.config.limits.defender.preLoginCommands) {
+      defender.record(this.clientAddress, 'protocolAbuse');
+    }
+    if (!defender.isBanned(this.clientAddress)) return false;
+    this.closeWith(reply(421, BANNED_TEXT), 'address banned');
+    return true;
   }
 
   /* ---------- helpers for handlers ---------- */
@@ -294,6 +437,10 @@ export class Session {
     const channel = this.dataChannel;
     this.dataChannel = null;
     if (!channel) throw new BadSequenceError('Use PORT, EPRT, PASV or EPSV first.');
+    if (!this.protectData && this.tlsPolicy() === 'data') {
+      channel.close();
+      throw new DataProtectionRequiredError('Data connections must be encrypted: use PROT P.');
+    }
     const controller = new AbortController();
     let finish!: () => void;
     const transfer: RunningTransfer = {
@@ -326,6 +473,8 @@ export class Session {
       this.send(
         reply(150, spec.label.startsWith('FILE: ') ? spec.label : `Opening ${this.type === 'A' ? 'ASCII' : 'BINARY'} mode data connection for ${spec.label}.`),
       );
+      // The client starts the data TLS handshake after the 150 (curl waits for it).
+      if (this.protectData) socket = transfer.socket = await this.secureData(socket);
       try {
         if (source) {
           await sendToClient(source, socket, spec.direction === 'download' && (spec.ascii ?? this.type === 'A'), controller.signal);
@@ -367,10 +516,33 @@ export class Session {
         },
         'transfer',
       );
+      this.ctx.metrics.transfer(spec.direction, channel.mode, result, bytes);
       this.transfer = null;
       finish();
       this.touch();
     }
+  }
+
+  /**
+   * TLS on a data connection, which must resume this session's control TLS
+   * session unless tls.requireSessionReuse is off (see server/tls.ts).
+   */
+  private async secureData(socket: Socket): Promise<TLSSocket> {
+    let secure: TLSSocket;
+    try {
+      secure = await acceptTls(socket, this.tlsContext!, this.config.tls.handshakeTimeout * 1000);
+    } catch (err) {
+      socket.destroy();
+      throw new DataTlsError(`TLS negotiation on the data connection failed: ${(err as Error).message}.`);
+    }
+    if (this.config.tls.requireSessionReuse && !secure.isSessionReused()) {
+      secure.destroy();
+      this.log.warn('data connection did not reuse the control TLS session; refused');
+      this.ctx.metrics.dataFailure('tls_reuse_refused');
+      throw new DataTlsError('TLS session reuse required on the data connection.');
+    }
+    secure.on('error', () => {});
+    return secure;
   }
 
   /** ABOR (RFC 959 §4.1.3): aborts the running transfer; its 426 goes out before our 226. */
@@ -392,6 +564,14 @@ export class Session {
     if (!t) return null;
     const bytes = t.socket ? (t.direction === 'download' ? t.socket.bytesWritten : t.socket.bytesRead) : 0;
     return { path: t.path, direction: t.direction, bytes, mode: t.mode };
+  }
+
+  /** (Re)starts the time allowed from connect or REIN to a successful login. */
+  startLoginTimer(): void {
+    const limit = this.config.limits.loginTimeout;
+    this.endLoginTimer();
+    if (limit <= 0 || this.closed) return;
+    this.loginTimer = setTimeout(() => this.closeWith(reply(421, 'Login timeout.'), 'login timeout'), limit * 1000);
   }
 
   endLoginTimer(): void {

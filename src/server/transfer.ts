@@ -32,6 +32,9 @@ function asciiDecoder(): Transform {
 export async function sendToClient(source: Readable, socket: Socket, ascii: boolean, signal: AbortSignal): Promise<void> {
   if (ascii) await pipeline(source, asciiEncoder(), socket, { signal });
   else await pipeline(source, socket, { signal });
+  // Data sockets start paused (pauseOnConnect) and a download never reads them:
+  // read on to the client's FIN so the socket closes, or its fd stays open until dataTimeout.
+  socket.resume();
 }
 
 /** Receives the client's bytes into `target` until the client closes the data connection. */

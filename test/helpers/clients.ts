@@ -29,6 +29,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A program that exits without reading its input must not crash the test with EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -52,4 +54,25 @@ export function makeRandomFile(path: string, size: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Waits (up to `ms`) until `fn` returns a value; log lines arrive a little after the replies. */
+export async function eventually<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v || undefined;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Runs a Python script (written to `file`) with `argv`; it must exit 0 and
+ * print one JSON object as its last stdout line, which is returned.
+ */
+export async function runPythonJson(file: string, script: string, argv: string[], timeoutMs = 90_000): Promise<any> {
+  writeFileSync(file, script);
+  const r = await run('python3', [file, ...argv], { timeoutMs });
+  if (r.code !== 0) throw new Error(`python3 exited ${r.code}\nstderr:\n${r.stderr}\nstdout:\n${r.stdout}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }

@@ -3,6 +3,7 @@
  * sends raw lines and reads whole (multi-line) replies.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export interface RawReply {
   code: number;
@@ -17,7 +18,11 @@ export class RawClient {
   private closedFlag = false;
   private pendingLines: string[] = [];
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
     socket.setEncoding('utf8');
     socket.on('data', (d: string) => this.onData(d));
     socket.on('close', () => {
@@ -31,6 +36,71 @@ export class RawClient {
     return new Promise((resolve, reject) => {
       const s = connect({ port, host, localAddress }, () => resolve(new RawClient(s)));
       s.once('error', reject);
+    });
+  }
+
+  /** Connects with TLS from the first byte (implicit FTPS). */
+  static connectTls(port: number, host = '127.0.0.1', options: ConnectionOptions = {}): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = tlsConnect({ port, host, rejectUnauthorized: false, ...options });
+      s.once('error', reject);
+      s.once('secureConnect', () => {
+        s.removeListener('error', reject);
+        const c = new RawClient(s);
+        c.watchSessions(s);
+        resolve(c);
+      });
+    });
+  }
+
+  /** The TLS socket of the control connection, once it is secured. */
+  get tls(): TLSSocket | null {
+    return 'encrypted' in this.socket ? (this.socket as TLSSocket) : null;
+  }
+
+  /**
+   * Runs the client side of a TLS handshake on the control connection (after
+   * a 234 reply to AUTH TLS); from then on commands and replies go through it.
+   */
+  startTls(options: ConnectionOptions = {}): Promise<TLSSocket> {
+    const tcp = this.socket;
+    tcp.removeAllListeners('data');
+    tcp.removeAllListeners('close');
+    return new Promise((resolve, reject) => {
+      const secure = tlsConnect({ socket: tcp, rejectUnauthorized: false, ...options });
+      this.watchSessions(secure);
+      secure.once('error', reject);
+      secure.once('secureConnect', () => {
+        secure.removeListener('error', reject);
+        this.socket = secure;
+        this.attach(secure);
+        resolve(secure);
+      });
+    });
+  }
+
+  private session: Buffer | null = null;
+  private sessionWaiters: Array<(s: Buffer) => void> = [];
+
+  private watchSessions(secure: TLSSocket): void {
+    secure.on('session', (s: Buffer) => {
+      this.session = s;
+      for (const w of this.sessionWaiters.splice(0)) w(s);
+    });
+  }
+
+  /**
+   * The control connection's resumable TLS session (what a data connection
+   * passes as `session` to resume it); with TLS 1.3 it arrives just after the handshake.
+   */
+  tlsSession(ms = 10000): Promise<Buffer> {
+    if (this.session) return Promise.resolve(this.session);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no TLS session ticket in time')), ms);
+      this.sessionWaiters.push((s) => {
+        clearTimeout(t);
+        resolve(s);
+      });
     });
   }
 
@@ -94,4 +164,13 @@ export class RawClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** The port of a 227 (PASV) or 229 (EPSV) reply. */
+export function passivePort(r: RawReply): number {
+  const pasv = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(r.text);
+  if (r.code === 227 && pasv) return Number(pasv[5]) * 256 + Number(pasv[6]);
+  const epsv = /\(\|\|\|(\d+)\|\)/.exec(r.text);
+  if (r.code === 229 && epsv) return Number(epsv[1]);
+  throw new Error(`not a passive-mode reply: ${r.text}`);
 }

@@ -19,6 +19,8 @@ export interface TestUser {
   permissions?: string[];
   allowedNetworks?: string[];
   maxSessions?: number;
+  /** The user's own TLS policy (users file `tls:`), overriding tls.policy. */
+  tls?: 'optional' | 'login' | 'data';
 }
 
 export const ALICE: TestUser = { name: 'alice', password: 'alice-secret' };
@@ -38,6 +40,13 @@ export interface TestServer {
   /** Resolves with the first log line matching, waiting up to `ms`. */
   waitForLog(pred: (l: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The implicit-FTPS port (config tls.implicitPort, 0 = picked at start) the server listens on for `host`. */
+export function implicitPort(srv: TestServer, host = '127.0.0.1'): number {
+  const line = srv.logs.find((l) => l.msg === 'listening' && l.implicitTls && l.address === host);
+  if (!line) throw new Error(`no implicit-TLS listener on ${host} (set config.tls.implicitPort)`);
+  return line.port as number;
 }
 
 export interface StartOptions {
@@ -74,6 +83,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       ...(u.permissions ? { permissions: u.permissions } : {}),
       ...(u.allowedNetworks ? { allowedNetworks: u.allowedNetworks } : {}),
       ...(u.maxSessions ? { maxSessions: u.maxSessions } : {}),
+      ...(u.tls ? { tls: u.tls } : {}),
     };
   }
   writeFileSync(join(dir, 'users.yaml'), stringify({ users }));
@@ -90,6 +100,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       limits: { failedLoginDelay: 0.05 },
       shutdown: { grace: 5 },
       log: { level: 'debug' },
+      ops: { port: 0 },
     },
     options.config ?? {},
   );

@@ -123,7 +123,9 @@ describe('hostile input', { timeout: 110_000 }, () => {
   let outside: string;
 
   before(async () => {
-    srv = await startServer({ users: [ALICE, READER, JAILED, BOB] });
+    // The probes are scored, but an allow-listed loopback is never banned for them
+    // (the defender itself is tested in defender.test.ts).
+    srv = await startServer({ users: [ALICE, READER, JAILED, BOB], config: { limits: { defender: { allow: ['127.0.0.0/8', '::1'] } } } });
     writeFileSync(join(srv.dataDir, 'probe.bin'), PROBE);
     outside = mkdtempSync(join(tmpdir(), 'ftpfleet-outside-'));
     writeFileSync(join(outside, 'victim.txt'), 'VICTIM-CONTENT-7f3a');
@@ -391,7 +393,7 @@ describe('hostile input', { timeout: 110_000 }, () => {
   describe('password guessing', () => {
     test('10 failures ban the address; other addresses still log in', async () => {
       const bansrv = await startServer({
-        config: { limits: { failedLoginDelay: 0.01, ban: { enabled: true, failures: 10, window: 300, duration: 900 } } },
+        config: { limits: { failedLoginDelay: 0.01, defender: { enabled: true, threshold: 100, window: 300, banDuration: 900 } } },
       });
       writeFileSync(join(bansrv.dataDir, 'probe.bin'), PROBE);
       try {
@@ -425,7 +427,8 @@ describe('hostile input', { timeout: 110_000 }, () => {
         }
         c?.close();
         assert.deepEqual(codes, [...Array(9).fill(530), ...Array(41).fill(421)]);
-        await bansrv.waitForLog((l) => l.msg === 'address banned after repeated failed logins' && l.client === '127.0.0.1');
+        const ban = await bansrv.waitForLog((l) => l.msg === 'address banned' && l.client === '127.0.0.1');
+        assert.deepEqual([ban.reasons, ban.durationSec], [{ failedLogin: 10 }, 900]);
         // Even the right password cannot be tried from the banned address.
         const again = await RawClient.connect(bansrv.port, '127.0.0.1');
         assert.equal((await again.read()).code, 421);

@@ -46,8 +46,11 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.storage.local.fsync, true);
     assert.equal(c.anonymous.enabled, false);
     assert.equal(c.limits.maxLineLength, 4096);
-    assert.equal(c.limits.ban.failures, 10);
-    assert.deepEqual(c.limits.ban.neverBan, []);
+    assert.equal(c.limits.defender.threshold, 100);
+    assert.equal(c.limits.defender.scores.failedLogin, 10);
+    assert.deepEqual(c.limits.defender.allow, []);
+    assert.equal(c.limits.maxUnauthenticated, 500);
+    assert.equal(c.limits.commandLineTimeout, 30);
     assert.equal(c.log.level, 'info');
     assert.equal(typeof c.nodeId, 'string');
     assert.ok(c.nodeId.length > 0);
@@ -82,8 +85,8 @@ describe('loadConfig: layering', () => {
         '  portRange: "20000-20099"',
         '  address: 198.51.100.4',
         'limits:',
-        '  ban:',
-        '    neverBan: [10.0.0.0/8, "::1"]',
+        '  defender:',
+        '    allow: [10.0.0.0/8, "::1"]',
       ].join('\n'),
     );
     const c = loadConfig({ file });
@@ -93,8 +96,8 @@ describe('loadConfig: layering', () => {
     assert.deepEqual(c.passive.portRange, { min: 20000, max: 20099 });
     assert.equal(c.passive.address, '198.51.100.4');
     assert.equal(c.passive.enabled, true);
-    assert.deepEqual(c.limits.ban.neverBan, ['10.0.0.0/8', '::1']);
-    assert.equal(c.limits.ban.failures, 10);
+    assert.deepEqual(c.limits.defender.allow, ['10.0.0.0/8', '::1']);
+    assert.equal(c.limits.defender.threshold, 100);
   });
 
   it('lets FTPFLEET_PASSIVE_PORT_RANGE override the YAML file', () => {
@@ -111,7 +114,8 @@ describe('loadConfig: layering', () => {
         FTPFLEET_ANONYMOUS_ENABLED: 'true',
         FTPFLEET_STORAGE_LOCAL_FSYNC: 'false',
         FTPFLEET_LIMITS_MAX_SESSIONS_PER_ADDRESS: '7',
-        FTPFLEET_LIMITS_BAN_NEVER_BAN: '[192.168.0.0/16]',
+        FTPFLEET_LIMITS_DEFENDER_ALLOW: '[192.168.0.0/16]',
+        FTPFLEET_LIMITS_DEFENDER_SCORES_BAD_COMMAND: '7',
         FTPFLEET_ACTIVE_SOURCE_PORT: '20',
         FTPFLEET_STORAGE_LOCAL_ROOT: '/srv/ftp',
         FTPFLEET_LOG_LEVEL: 'debug',
@@ -122,7 +126,8 @@ describe('loadConfig: layering', () => {
     assert.equal(c.anonymous.enabled, true);
     assert.equal(c.storage.local.fsync, false);
     assert.equal(c.limits.maxSessionsPerAddress, 7);
-    assert.deepEqual(c.limits.ban.neverBan, ['192.168.0.0/16']);
+    assert.deepEqual(c.limits.defender.allow, ['192.168.0.0/16']);
+    assert.equal(c.limits.defender.scores.badCommand, 7);
     assert.equal(c.active.sourcePort, 20);
     assert.equal(c.storage.local.root, '/srv/ftp');
     assert.equal(c.log.level, 'debug');
@@ -196,20 +201,27 @@ describe('loadConfig: errors', () => {
   });
 
   it('names the element of a list that is invalid', () => {
-    const msg = configError(() => loadConfig({ env: { FTPFLEET_LIMITS_BAN_NEVER_BAN: '[10.0.0.0/8, 10.0.0.0/33]' } }));
-    assert.match(msg, /limits\.ban\.neverBan\.1/);
+    const msg = configError(() => loadConfig({ env: { FTPFLEET_LIMITS_DEFENDER_DENY: '[10.0.0.0/8, 10.0.0.0/33]' } }));
+    assert.match(msg, /limits\.defender\.deny\.1/);
     assert.ok(msg.includes('"10.0.0.0/33"'), msg);
     assert.match(msg, /CIDR/);
   });
 
-  it('accepts only "auto" or an IPv4 address for passive.address', () => {
+  it('accepts "auto", an IPv4 address or a host name for passive.address', () => {
     assert.equal(loadConfig({ env: { FTPFLEET_PASSIVE_ADDRESS: '203.0.113.9' } }).passive.address, '203.0.113.9');
-    for (const bad of ['::1', 'example.com', '203.0.113.256']) {
+    assert.equal(loadConfig({ env: { FTPFLEET_PASSIVE_ADDRESS: 'ftp.example.com' } }).passive.address, 'ftp.example.com');
+    for (const bad of ['::1', 'bad_name!', '-x.example']) {
       const msg = configError(() => loadConfig({ env: { FTPFLEET_PASSIVE_ADDRESS: bad } }));
       assert.match(msg, /"passive\.address"/);
       assert.ok(msg.includes(JSON.stringify(bad)), msg);
       assert.match(msg, /IPv4/);
     }
+  });
+
+  it('refuses a passive range that contains the control port', () => {
+    const msg = configError(() => loadConfig({ overrides: { 'listen.port': 10050, 'passive.portRange': '10000-10099' } }));
+    assert.match(msg, /"passive\.portRange"/);
+    assert.match(msg, /listen\.port/);
   });
 
   it('reports a wrong type with the value that was given', () => {
@@ -243,8 +255,8 @@ describe('loadConfig: errors', () => {
     assert.match(msg, /unknown config key/);
     assert.ok(msg.includes('"portRnage"'), msg);
     assert.match(msg, /under "passive"/);
-    const deep = configError(() => loadConfig({ overrides: { 'limits.ban.failurs': 3 } }));
-    assert.ok(deep.includes('"failurs"') && deep.includes('under "limits.ban"'), deep);
+    const deep = configError(() => loadConfig({ overrides: { 'limits.defender.treshold': 3 } }));
+    assert.ok(deep.includes('"treshold"') && deep.includes('under "limits.defender"'), deep);
     for (const section of ['listen', 'storage', 'storage.local', 'users', 'anonymous', 'active', 'limits', 'shutdown', 'log']) {
       const m = configError(() => loadConfig({ overrides: { [`${section}.typo`]: 1 } }));
       assert.ok(m.includes(`under "${section}"`), m);
@@ -281,7 +293,8 @@ describe('config helpers', () => {
     const byEnv = new Map(names.map((e) => [e.env, e.key]));
     assert.equal(byEnv.size, names.length, 'env names are unique');
     assert.equal(byEnv.get('FTPFLEET_PASSIVE_PORT_RANGE'), 'passive.portRange');
-    assert.equal(byEnv.get('FTPFLEET_LIMITS_BAN_NEVER_BAN'), 'limits.ban.neverBan');
+    assert.equal(byEnv.get('FTPFLEET_LIMITS_DEFENDER_DENY'), 'limits.defender.deny');
+    assert.equal(byEnv.get('FTPFLEET_LIMITS_DEFENDER_SCORES_FAILED_LOGIN'), 'limits.defender.scores.failedLogin');
     assert.equal(byEnv.get('FTPFLEET_LISTEN_ADDRESSES'), 'listen.addresses');
     assert.equal(byEnv.get('FTPFLEET_STORAGE_LOCAL_ROOT'), 'storage.local.root');
     assert.equal(byEnv.get('FTPFLEET_NODE_ID'), 'nodeId');

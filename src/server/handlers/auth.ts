@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NetworkList } from '../../net/addressMatch.js';
 import { reply } from '../../protocol/replies.js';
 import type { Storage } from '../../storage/storage.js';
-import { BadSequenceError } from '../errors.js';
+import { BadSequenceError, TlsRequiredError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { CommandTable } from './types.js';
 
@@ -29,17 +29,16 @@ function resetLogin(session: Session): void {
   session.epsvAll = false;
   session.type = 'A';
   session.setDataChannel(null);
+  session.startLoginTimer();
 }
 
 async function loginFailed(session: Session, name: string, why: string) {
+  session.ctx.metrics.login(false);
   const { ctx } = session;
   session.log.warn({ user: name, why }, 'login failed');
-  const banned = ctx.bans.recordFailure(session.clientAddress);
+  const { banned } = ctx.defender.record(session.clientAddress, 'failedLogin');
   await sleep(ctx.config.limits.failedLoginDelay * 1000);
-  if (banned) {
-    session.log.warn({ durationSec: ctx.config.limits.ban.duration }, 'address banned after repeated failed logins');
-    session.refuse('Too many failed logins; try again later.');
-  }
+  if (banned) session.refuse('Too many failed logins; try again later.');
   return reply(530, 'Login incorrect.');
 }
 
@@ -51,6 +50,10 @@ export const authCommands: CommandTable = {
     run(session, arg) {
       if (session.user) throw new BadSequenceError('Already logged in; use REIN to log in again.');
       const name = arg.trim();
+      if (!session.tlsContext && session.tlsPolicy(name) !== 'optional') {
+        session.log.info({ user: name }, 'login refused without TLS');
+        throw new TlsRequiredError('TLS required: use AUTH TLS before logging in.');
+      }
       session.pendingUser = name;
       if (session.ctx.users.isAnonymousName(name)) return reply(331, 'Anonymous login ok, send your e-mail address as password.');
       return reply(331, `Password required for ${name}.`);
@@ -83,11 +86,12 @@ export const authCommands: CommandTable = {
         session.log.error({ user: user.name, err: (err as Error).message }, 'home directory unusable');
         return reply(530, 'Home directory unavailable.');
       }
-      ctx.bans.recordSuccess(session.clientAddress);
+      ctx.defender.forgive(session.clientAddress);
       session.endLoginTimer();
       session.cwd = '/';
       session.log = session.log.child({ user: user.name });
       session.log.info('logged in');
+      ctx.metrics.login(true);
       return reply(230, `User ${user.name} logged in.`);
     },
   },

@@ -12,7 +12,7 @@ import {
   parsePortArg,
   type HostPort,
 } from '../../protocol/hostPort.js';
-import { sameAddress } from '../../net/addressMatch.js';
+import { NetworkList, sameAddress } from '../../net/addressMatch.js';
 import { reply } from '../../protocol/replies.js';
 import { ActiveDataChannel, PassiveDataChannel } from '../dataChannel.js';
 import {
@@ -20,6 +20,7 @@ import {
   BadSequenceError,
   InvalidArgumentError,
   NetworkProtocolError,
+  PassivePortsExhaustedError,
   UnsupportedParameterError,
 } from '../errors.js';
 import type { Session } from '../session.js';
@@ -29,22 +30,47 @@ async function openPassive(session: Session): Promise<PassiveDataChannel> {
   const { config, passivePorts } = session.ctx;
   if (!config.passive.enabled) throw new UnsupportedParameterError('Passive mode is disabled; use PORT or EPRT.');
   session.setDataChannel(null); // a new PASV replaces the previous listener
-  const channel = await PassiveDataChannel.create({
-    pool: passivePorts,
-    bindAddress: session.localAddress,
-    expectedPeer: config.passive.requireSameAddress ? session.clientAddress : null,
-    acceptTimeoutMs: config.passive.acceptTimeout * 1000,
-    onForeignPeer: (address) =>
-      session.log.warn({ from: address }, 'refused data connection from another address'),
-  });
+  const { metrics } = session.ctx;
+  let channel: PassiveDataChannel;
+  try {
+    channel = await PassiveDataChannel.create({
+      pool: passivePorts,
+      bindAddress: session.localAddress,
+      expectedPeer: config.passive.requireSameAddress ? session.dataPeer : null,
+      acceptTimeoutMs: config.passive.acceptTimeout * 1000,
+      onForeignPeer: (address) => {
+        session.log.warn({ from: address }, 'refused data connection from another address');
+        metrics.dataFailure('peer_mismatch');
+        session.ctx.defender.record(address, 'foreignDataConnection');
+      },
+      onTimeout: () => metrics.dataFailure('accept_timeout'),
+    });
+  } catch (err) {
+    if (err instanceof PassivePortsExhaustedError) {
+      session.log.warn({ range: `${passivePorts.min}-${passivePorts.max}` }, 'passive ports exhausted');
+      metrics.dataFailure('port_exhaustion');
+    }
+    throw err;
+  }
   session.setDataChannel(channel);
   return channel;
 }
 
-function useActive(session: Session, target: HostPort): void {
+function useActive(session: Session, named: HostPort): void {
+  let target = named;
   const { config } = session.ctx;
   if (!config.active.enabled) throw new UnsupportedParameterError('Active mode is disabled; use PASV or EPSV.');
   if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
+  const { privateTarget, privateNetworks } = config.active;
+  if (privateTarget === 'use-client-address' && !sameAddress(target.host, session.clientAddress)) {
+    // A device behind NAT without an FTP helper names its private address: connect
+    // to its public one, on the port it named (its NAT must forward that port).
+    const privateNets = new NetworkList(privateNetworks);
+    if (privateNets.has(target.host) && !privateNets.has(session.clientAddress)) {
+      session.log.info({ named: target.host, using: session.clientAddress }, 'active target is private; using the client address');
+      target = { host: session.clientAddress, port: target.port };
+    }
+  }
   if (!config.active.allowForeignAddress && !sameAddress(target.host, session.clientAddress)) {
     session.log.warn({ target: target.host }, 'refused active connection to another address');
     throw new ActiveTargetRefusedError('Data connections go only to your own address.');
@@ -58,9 +84,11 @@ function useActive(session: Session, target: HostPort): void {
     new ActiveDataChannel({
       host: target.host,
       port: target.port,
+      // Our end of the control connection is the address the client reached (the VIP under LVS-DR).
       localAddress: session.localAddress,
-      localPort: sourcePort === 'any' ? undefined : sourcePort,
+      localPort: sourcePort === 'any' ? undefined : sourcePort === 'control-1' ? session.localPort - 1 : sourcePort,
       connectTimeoutMs: config.active.connectTimeout * 1000,
+      onRefused: () => session.ctx.metrics.dataFailure('active_connect_refused'),
     }),
   );
 }
@@ -70,9 +98,8 @@ export const dataConnectionCommands: CommandTable = {
     arg: 'none',
     async run(session) {
       if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
-      const configured = session.ctx.config.passive.address;
-      const advertised = configured === 'auto' ? session.localAddress : configured;
-      if (!isIPv4(advertised)) {
+      const advertised = session.ctx.advertised.forClient(session.clientAddress, session.connectedTo);
+      if (advertised === null) {
         throw new NetworkProtocolError('PASV cannot express an IPv6 address; use EPSV.');
       }
       const channel = await openPassive(session);

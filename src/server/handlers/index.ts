@@ -7,6 +7,7 @@ import { authCommands } from './auth.js';
 import { dataConnectionCommands } from './dataConnection.js';
 import { fileCommands } from './files.js';
 import { listingCommands } from './listing.js';
+import { securityCommands } from './security.js';
 import { settingsCommands } from './settings.js';
 import { transferCommands } from './transfers.js';
 import type { CommandTable } from './types.js';
@@ -18,7 +19,8 @@ const helpCommands: CommandTable = {
     run(session) {
       const lines = new Set<string>(['UTF8', 'TVFS']);
       for (const spec of Object.values(COMMANDS)) {
-        if (spec.feat) lines.add(typeof spec.feat === 'string' ? spec.feat : spec.feat(session));
+        const line = typeof spec.feat === 'function' ? spec.feat(session) : spec.feat;
+        if (line) lines.add(line);
       }
       // RFC 2389 §3.2: each feature line starts with a space.
       return reply(211, 'Features:', ...[...lines].sort().map((l) => ` ${l}`), 'End');
@@ -51,5 +53,6 @@ export const COMMANDS: CommandTable = Object.assign(
   listingCommands,
   transferCommands,
   dataConnectionCommands,
+  securityCommands,
   helpCommands,
 );

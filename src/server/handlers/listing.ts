@@ -89,13 +89,19 @@ async function listTransfer(session: Session, label: string, lines: AsyncGenerat
     if (!first.done) yield first.value;
     yield* lines;
   }
-  return session.runTransfer({
-    direction: 'download',
-    path: label,
-    label,
-    ascii: false,
-    source: async () => linesStream(all()),
-  });
+  try {
+    return await session.runTransfer({
+      direction: 'download',
+      path: label,
+      label,
+      ascii: false,
+      source: async () => linesStream(all()),
+    });
+  } finally {
+    // The first entry holds the directory open: close it when the transfer never
+    // read on (no data connection, refused, aborted), or every such LIST leaks an fd.
+    await lines.return(undefined);
+  }
 }
 
 export const listingCommands: CommandTable = {

@@ -216,14 +216,15 @@ export class LocalStorage implements Storage {
         start = keep;
       }
     } catch (err) {
-      await fs.rm(temp, { force: true });
+      // The rm fails too when the "directory" is a file (ENOTDIR): report the first error.
+      await fs.rm(temp, { force: true }).catch(() => {});
       throw translateFsError(err, path);
     }
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(temp, start > 0 ? 'r+' : 'wx');
     } catch (err) {
-      await fs.rm(temp, { force: true });
+      await fs.rm(temp, { force: true }).catch(() => {});
       throw translateFsError(err, path);
     }
     const stream = fileWriter(handle, start, path);
