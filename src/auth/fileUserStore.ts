@@ -62,6 +62,7 @@ export function toUser(name: string, r: UserRecord): User {
     allowedNetworks: r.allowedNetworks,
     maxSessions: r.maxSessions,
     anonymous: false,
+    ...(r.storage ? { storage: r.storage } : {}),
   };
 }
 
@@ -70,6 +71,7 @@ export class FileUserStore implements UserStore {
   private mtimeMs = -1;
   private lastCheck = 0;
   private readonly cache = new Map<string, number>();
+  private readonly verifying = new Map<string, Promise<boolean>>();
   private readonly cacheKey = randomBytes(32);
 
   constructor(
@@ -120,7 +122,14 @@ export class FileUserStore implements UserStore {
     const key = createHmac('sha256', this.cacheKey).update(record.password).update('\0').update(password).digest('base64');
     const expires = this.cache.get(key);
     if (expires !== undefined && expires > Date.now()) return toUser(name, record);
-    if (!(await verifyPassword(record.password, password))) return null;
+    // Concurrent logins with the same credentials share one verification: a burst
+    // of sessions (a fleet reconnecting) costs one argon2 run (and its 19 MiB), not one each.
+    let pending = this.verifying.get(key);
+    if (!pending) {
+      pending = verifyPassword(record.password, password).finally(() => this.verifying.delete(key));
+      this.verifying.set(key, pending);
+    }
+    if (!(await pending)) return null;
     if (this.cacheTtlMs > 0) {
       if (this.cache.size > 10000) this.cache.clear();
       this.cache.set(key, Date.now() + this.cacheTtlMs);

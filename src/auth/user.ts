@@ -10,6 +10,8 @@ export interface User {
   allowedNetworks: readonly string[];
   maxSessions?: number;
   anonymous: boolean;
+  /** The user's own storage (backend, bucket, key prefix or root) instead of the server's. */
+  storage?: { backend?: 'local' | 's3'; bucket?: string; prefix?: string; root?: string };
 }
 
 export interface UserStore {

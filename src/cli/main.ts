@@ -8,6 +8,7 @@ import { certCommand } from './cert.js';
 import { lbConfigCommand } from './lb.js';
 import { probeCommand } from './probe.js';
 import { serveCommand } from './serve.js';
+import { s3Command } from './s3.js';
 import { userCommand } from './users.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -19,7 +20,8 @@ const program = new Command('ftpfleet')
   .addCommand(userCommand())
   .addCommand(certCommand())
   .addCommand(lbConfigCommand())
-  .addCommand(probeCommand());
+  .addCommand(probeCommand())
+  .addCommand(s3Command());
 
 try {
   await program.parseAsync(process.argv);

@@ -10,7 +10,8 @@ import { generatePassword, hashPassword } from '../auth/passwords.js';
 import { loadConfig, parseScalar } from '../config/load.js';
 import { PERMISSIONS, type Config } from '../config/schema.js';
 import { Defender } from '../net/defender.js';
-import { LocalStorage } from '../storage/local/localStorage.js';
+import { StorageSet } from '../storage/factory.js';
+import { storageErrorCause } from '../storage/errors.js';
 import { FtpServer } from '../server/listener.js';
 import { PassivePortPool } from '../server/passivePortPool.js';
 import { TlsProvider } from '../server/tls.js';
@@ -68,8 +69,11 @@ async function loadTls(config: Config, log: pino.Logger): Promise<TlsProvider | 
 
 /** Fails start-up clearly when active connections may not use the configured source port. */
 async function checkSourcePort(config: Config): Promise<void> {
-  const port = config.active.sourcePort;
-  if (port === 'any' || !config.active.enabled) return;
+  const configured = config.active.sourcePort;
+  if (configured === 'any' || !config.active.enabled) return;
+  // "control-1": one below the control port (20 for 21); with port 0 it is only known once listening.
+  const port = configured === 'control-1' ? config.listen.port - 1 : configured;
+  if (port < 1) return;
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
@@ -127,8 +131,13 @@ export function serveCommand(): Command {
       const tls = await loadTls(config, log);
       const users = new FileUserStore(config.users.file, config.anonymous, config.users.cacheTtl * 1000);
       await users.load();
-      const storage = new LocalStorage({ root: config.storage.local.root, fsync: config.storage.local.fsync });
+      const storages = new StorageSet(config.storage);
+      const storage = storages.main;
       await storage.init();
+      // An unreachable store does not stop the node: /readyz reports it until it is back.
+      await storage.check().catch((err) =>
+        log.warn({ storage: storages.describe(), err: (err as Error).message, cause: storageErrorCause(err) }, 'storage not reachable at start'),
+      );
       const { defender } = config.limits;
       const metrics = new Metrics(config.nodeId);
       const advertised = new AdvertisedAddress(
@@ -149,6 +158,7 @@ export function serveCommand(): Command {
         config,
         tls,
         storage,
+        storageFor: (user) => storages.forUser(user.storage),
         users,
         log,
         defender: new Defender(
@@ -185,7 +195,7 @@ export function serveCommand(): Command {
           )
         : null;
       log.info(
-        { users: users.size, storage: config.storage.local.root, passive: config.passive.portRange, version: process.env.npm_package_version },
+        { users: users.size, storage: storages.describe(), passive: config.passive.portRange, version: process.env.npm_package_version },
         'ftpfleet started',
       );
       let stopping = false;

@@ -46,6 +46,61 @@ const cidr = z.string().refine((s) => {
   return Number(bits) <= (family === 4 ? 32 : 128);
 }, 'expected an address or network in CIDR form, e.g. "10.0.0.0/8"');
 
+export const STORAGE_BACKENDS = ['local', 's3'] as const;
+
+const MiB = 1024 * 1024;
+
+/** S3 bucket names (3-63 lower-case letters, digits, dots, hyphens). */
+const bucketName = text(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 lower-case letters, digits, "." and "-")'));
+/** A key prefix: "" or segments like "ftp/" (a leading "/" is ignored, a trailing one added). */
+const keyPrefix = text(
+  z
+    .string()
+    .max(512)
+    .refine((s) => !s.split('/').some((seg) => seg === '.' || seg === '..') && !s.includes('\0'), 'expected a key prefix such as "ftp/" (no "." or ".." segments)'),
+);
+const checksumMode = z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
+
+const s3Schema = z
+  .object({
+    bucket: bucketName.nullable().default(null),
+    /** Prepended to every key; each user's home is a path below it. */
+    prefix: keyPrefix.default(''),
+    /** null: the AWS SDK's default (AWS_REGION, ~/.aws/config). */
+    region: text(z.string().min(1)).nullable().default(null),
+    /** For S3-compatible servers (Ceph RGW, MinIO, R2), e.g. "http://127.0.0.1:7480"; null for AWS. */
+    endpoint: z.url().nullable().default(null),
+    /** Path-style URLs (endpoint/bucket/key), as RGW and MinIO need. */
+    forcePathStyle: z.boolean().default(false),
+    /** Static credentials; null: the AWS SDK default chain (env, profile, SSO, web identity, ECS, EC2). */
+    accessKeyId: text(z.string().min(1)).nullable().default(null),
+    secretAccessKey: text(z.string().min(1)).nullable().default(null),
+    sessionToken: text(z.string().min(1)).nullable().default(null),
+    /** RGW and older S3-compatible servers need WHEN_REQUIRED for both. */
+    requestChecksumCalculation: checksumMode.default('WHEN_SUPPORTED'),
+    responseChecksumValidation: checksumMode.default('WHEN_SUPPORTED'),
+    /** Multipart part size in bytes (5 MiB to 5 GiB); also the largest file is 10,000 parts. */
+    partSize: z.number().int().min(5 * MiB).max(5 * 1024 * MiB).default(8 * MiB),
+    /** Parts of one upload sent at once; an upload buffers at most (queueSize + 1) parts. */
+    queueSize: z.number().int().min(1).max(64).default(4),
+    /** Attempts per S3 request (the SDK retries throttling, 5xx and network errors). */
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    retryMode: z.enum(['standard', 'adaptive']).default('standard'),
+    /** Concurrent HTTP connections to S3 per node (a download holds one while it runs). */
+    maxSockets: z.number().int().min(1).default(500),
+    /** Seconds to wait for a TCP connection to S3. */
+    connectTimeout: seconds.default(10),
+    /** Report each file's x-amz-meta-mtime (MFMT) in listings: one HEAD request per entry. */
+    listMetadata: z.boolean().default(true),
+    /** HEAD requests in flight per listing page when listMetadata is on. */
+    listConcurrency: z.number().int().min(1).max(256).default(32),
+    /** Renaming a directory copies each object: refused above this many objects. */
+    renameDirMaxObjects: z.number().int().min(0).default(1000),
+    /** Server-side copies (rename, MFMT, resume) of objects above this size use multipart copy, in parts of this size. */
+    copyPartSize: z.number().int().min(5 * MiB).max(5 * 1024 * MiB).default(5 * 1024 * MiB),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     nodeId: text(z.string().min(1)).default(hostname()),
@@ -60,7 +115,7 @@ export const configSchema = z
     banner: text(z.string().max(200)).default('ftpfleet ready'),
     storage: z
       .object({
-        backend: z.enum(['local']).default('local'),
+        backend: z.enum(STORAGE_BACKENDS).default('local'),
         local: z
           .object({
             root: text(z.string().min(1)).default('./data'),
@@ -69,8 +124,14 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        s3: s3Schema.prefault({}),
       })
       .strict()
+      .superRefine((s, ctx) => {
+        if (s.backend === 's3' && s.s3.bucket === null) {
+          ctx.addIssue({ code: 'custom', path: ['s3', 'bucket'], message: 'storage.backend is "s3": set storage.s3.bucket' });
+        }
+      })
       .prefault({}),
     users: z
       .object({
@@ -274,6 +335,19 @@ export const userSchema = z
     maxSessions: z.number().int().min(1).optional(),
     /** Overrides tls.policy for this user. */
     tls: z.enum(TLS_POLICIES).optional(),
+    /** Overrides the server's storage for this user (home is then a path in this store). */
+    storage: z
+      .object({
+        backend: z.enum(STORAGE_BACKENDS).optional(),
+        /** S3: another bucket (same endpoint and credentials as storage.s3). */
+        bucket: bucketName.optional(),
+        /** S3: key prefix replacing storage.s3.prefix. */
+        prefix: keyPrefix.optional(),
+        /** Local: another root directory. */
+        root: text(z.string().min(1)).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

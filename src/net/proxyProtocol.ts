@@ -135,6 +135,8 @@ function parseV2(buf: Buffer): ProxyParseResult {
     i += 3 + len;
   }
   const command = cmd === 1 && source !== null ? 'proxy' : 'local';
+  // LOCAL: the proxy's own connection (a health check); any addresses it carries must be ignored.
+  if (command === 'local') return { status: 'ok', length, header: { version: 2, command, source: null, destination: null, uniqueId } };
   return { status: 'ok', length, header: { version: 2, command, source, destination, uniqueId } };
 }
 

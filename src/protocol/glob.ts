@@ -4,16 +4,6 @@ export function hasGlob(text: string): boolean {
   return /[*?]/.test(text);
 }
 
-export function globToRegExp(pattern: string): RegExp {
-  let re = '^';
-  for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(re + '$', 'su'); // u: `?` matches one code point, not half a surrogate pair
-}
-
 /**
  * Matches without a regular expression: a backtracking regex takes exponential
  * time on patterns like "*a*a*a*a*a*a*b" (a client-chosen LIST argument), which

@@ -93,9 +93,3 @@ export function parseEpsvArg(arg: string): EpsvArg {
   if (a === '2') return { kind: 'family', family: 6 };
   return null;
 }
-
-/** "::ffff:1.2.3.4" -> "1.2.3.4"; other addresses unchanged. */
-export function unmapIPv4(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1]! : address;
-}

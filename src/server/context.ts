@@ -1,6 +1,6 @@
 /** What every session of a node shares. */
 import type { Logger } from 'pino';
-import type { UserStore } from '../auth/user.js';
+import type { User, UserStore } from '../auth/user.js';
 import type { Config } from '../config/schema.js';
 import type { Defender } from '../net/defender.js';
 import type { Storage } from '../storage/storage.js';
@@ -23,4 +23,6 @@ export interface ServerContext {
   tls: TlsProvider | null;
   /** Logged-in sessions per user name, for per-user limits. */
   sessionsOfUser(name: string): number;
+  /** The store of a user with its own storage settings (users file `storage:`); `storage` otherwise. */
+  storageFor?(user: User): Promise<Storage>;
 }

@@ -101,7 +101,8 @@ export class PassiveDataChannel implements DataChannel {
   }
 
   close(): void {
-    this.fail(new DataConnectionError('Data connection closed.'));
+    // (No error object, and its stack trace, for a channel that already has its connection.)
+    if (!this.socket && !this.failure) this.fail(new DataConnectionError('Data connection closed.'));
     this.stopListening();
     if (this.socket && !this.handedOut) this.socket.destroy();
   }

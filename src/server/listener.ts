@@ -94,7 +94,6 @@ export class FtpServer {
       return await readProxyHeader(socket, pp.headerTimeout * 1000, pp.control === 'required');
     } catch (err) {
       this.log.warn({ client: peer, err: (err as Error).message }, 'PROXY header refused');
-      this.ctx.metrics.dataFailure('proxy_error');
       this.ctx.metrics.connectionRefused('proxy error');
       socket.destroy();
       return undefined;
@@ -153,14 +152,18 @@ export class FtpServer {
     const checks: Readiness['checks'] = {};
     checks.draining = this.stopping ? { ok: false, detail: 'draining' } : { ok: true };
     try {
-      await this.ctx.storage.stat('/');
+      await this.ctx.storage.check();
       checks.storage = { ok: true };
     } catch (err) {
       checks.storage = { ok: false, detail: (err as Error).message };
     }
     const pool = this.ctx.passivePorts;
-    checks.passivePorts =
-      pool.leased < pool.size ? { ok: true, detail: `${pool.size - pool.leased} of ${pool.size} free` } : { ok: false, detail: 'all passive ports in use' };
+    // Shared ports take further sessions (other client addresses) even when all are listening.
+    checks.passivePorts = this.ctx.config.passive.sharePorts
+      ? { ok: true, detail: `${pool.waiting} sessions waiting on ${pool.leased} of ${pool.size} shared ports` }
+      : pool.leased < pool.size
+        ? { ok: true, detail: `${pool.size - pool.leased} of ${pool.size} free` }
+        : { ok: false, detail: 'all passive ports in use' };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   }
 

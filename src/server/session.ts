@@ -19,6 +19,7 @@ import { MLST_FACTS, type MlstFact } from '../protocol/listing.js';
 import { formatReply, reply, type Reply } from '../protocol/replies.js';
 import { resolveVirtual } from '../protocol/virtualPath.js';
 import type { Storage, Upload } from '../storage/storage.js';
+import { storageErrorCause } from '../storage/errors.js';
 import type { ServerContext } from './context.js';
 import type { DataChannel, DataMode } from './dataChannel.js';
 import {
@@ -90,7 +91,6 @@ export class Session {
   readonly localPort: number;
   /** Carries session id, client and (after login) user on every line. */
   log: Logger;
-  readonly connectedAt = Date.now();
 
   user: User | null = null;
   /** The user's view of the store, rooted at their home (set at login). */
@@ -148,10 +148,6 @@ export class Session {
 
   get config() {
     return this.ctx.config;
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   start(): void {
@@ -338,11 +334,13 @@ export class Session {
 
   private async execute(verb: string, arg: string): Promise<void> {
     const spec = COMMANDS[verb];
-    const log = this.log.child({ command: verb });
+    // The command's child logger, made only when something is logged (most commands log nothing).
+    let child: Logger | null = null;
+    const log = () => (child ??= this.log.child({ command: verb }));
     try {
       if (!this.user && this.cutBeforeLogin(verb)) return;
       if (!spec) {
-        log.debug('unknown command');
+        log().debug('unknown command');
         this.respond(NOT_IMPLEMENTED.has(verb) ? reply(502, `${verb} not implemented.`) : reply(500, `Unknown command ${verb}.`));
         return;
       }
@@ -360,12 +358,12 @@ export class Session {
     } catch (err) {
       const r = replyForError(err);
       if (r) {
-        log.info({ code: r.code, err: (err as Error).message }, 'command failed');
+        log().info({ code: r.code, err: (err as Error).message, cause: storageErrorCause(err) }, 'command failed');
         // A refusal's own 421 is the one reply: send it and close (no second reply).
         if (err instanceof SessionRefusedError) this.closeWith(r, (err as Error).message);
         else this.respond(r);
       } else {
-        log.error({ err }, 'command crashed');
+        log().error({ err }, 'command crashed');
         this.send(reply(451, 'Local error in processing.'));
       }
     } finally {
@@ -482,10 +480,28 @@ export class Session {
           await receiveFromClient(socket, upload!.stream, this.type === 'A', controller.signal);
           // An upload whose control connection is already gone was interrupted,
           // not finished: never commit it under the real name.
-          if (this.closed) throw new TransferAbortedError('Control connection closed during upload.');
+          // A client that dies closes both connections at once, and the data
+          // connection's end may be read first: let the event loop read the
+          // control connection (two turns), and have the commit give up if the
+          // control connection ends before the upload becomes visible.
+          await new Promise((r) => setImmediate(r));
+          await new Promise((r) => setImmediate(r));
+          const control = this.socket;
+          const gone = new AbortController();
+          const onGone = () => gone.abort();
+          if (this.closed || control.readableEnded || control.destroyed) onGone();
+          if (gone.signal.aborted) throw new TransferAbortedError('Control connection closed during upload.');
+          control.once('end', onGone).once('close', onGone);
           const toCommit = upload!;
           upload = null;
-          await toCommit.commit();
+          try {
+            await toCommit.commit(gone.signal);
+          } catch (err) {
+            if (gone.signal.aborted) throw new TransferAbortedError('Control connection closed during upload.');
+            throw err;
+          } finally {
+            control.off('end', onGone).off('close', onGone);
+          }
         }
       } catch (err) {
         socket.destroy();
@@ -512,7 +528,7 @@ export class Session {
           bytes,
           seconds: (Date.now() - transfer.started) / 1000,
           result,
-          ...(error ? { err: (error as Error).message } : {}),
+          ...(error ? { err: (error as Error).message, cause: storageErrorCause(error) } : {}),
         },
         'transfer',
       );

@@ -21,3 +21,32 @@ export class InsufficientStorageError extends StorageError {}
 export class InvalidNameError extends StorageError {}
 /** A failure that may go away if retried (I/O error, throttling). */
 export class TransientStorageError extends StorageError {}
+
+/**
+ * What a log line should say about the native error behind a storage error
+ * (an S3 error's name, HTTP status and request ids; an errno code), or
+ * undefined when there is none.
+ */
+export function storageErrorCause(err: unknown): Record<string, unknown> | undefined {
+  if (!(err instanceof StorageError) || err.cause === undefined || err.cause === null) return undefined;
+  const c = err.cause as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    Code?: unknown;
+    $metadata?: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string; attempts?: number };
+  };
+  const out: Record<string, unknown> = {};
+  if (typeof c.name === 'string') out.name = c.name;
+  if (typeof c.message === 'string' && c.message !== '') out.message = c.message;
+  if (typeof c.code === 'string') out.code = c.code;
+  else if (typeof c.Code === 'string') out.code = c.Code;
+  const m = c.$metadata;
+  if (m) {
+    if (m.httpStatusCode !== undefined) out.status = m.httpStatusCode;
+    if (m.requestId) out.requestId = m.requestId;
+    if (m.extendedRequestId) out.extendedRequestId = m.extendedRequestId;
+    if (m.attempts !== undefined) out.attempts = m.attempts;
+  }
+  return out;
+}

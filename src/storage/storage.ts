@@ -32,11 +32,13 @@ export interface UploadOptions {
 /**
  * An upload in progress. Bytes written to `stream` become visible under the
  * real name only when `commit` resolves; `abort` discards them. Exactly one of
- * the two is called.
+ * the two is called. When `signal` (the client went away) fires before the
+ * upload reaches the point where it becomes visible, commit discards it and
+ * rejects instead.
  */
 export interface Upload {
   readonly stream: Writable;
-  commit(): Promise<void>;
+  commit(signal?: AbortSignal): Promise<void>;
   abort(): Promise<void>;
 }
 
@@ -53,6 +55,11 @@ export interface Storage {
   setModifiedTime(path: string, mtime: Date): Promise<void>;
   /** Ensures the root exists; throws when the store is unusable. */
   init(): Promise<void>;
+  /**
+   * Throws when the store cannot serve requests now (root gone, bucket
+   * missing or unreachable); for readiness checks.
+   */
+  check(): Promise<void>;
   /**
    * A view of this store whose root is the existing directory `home`;
    * nothing outside it (by path or symlink) is reachable through the view.

@@ -138,8 +138,13 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       void exited.then((code) => rej(new Error(`server exited (${code}): ${stderr}`)));
     });
   };
-  const started = await waitForLog((l) => l.msg === 'ftpfleet started');
-  void started;
+  try {
+    await waitForLog((l) => l.msg === 'ftpfleet started', 30_000);
+  } catch (err) {
+    // A server that did not start in time must not outlive the test (it would keep the test process alive).
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    throw err;
+  }
   const listening = logs.find((l) => l.msg === 'listening')!;
   const port = listening.port as number;
   let stopped = false;

@@ -9,7 +9,6 @@ import {
   parseEpsvReply,
   parsePasvReply,
   parsePortArg,
-  unmapIPv4,
 } from '../../src/protocol/hostPort.js';
 
 describe('parsePortArg', () => {
@@ -207,15 +206,3 @@ describe('EPSV', () => {
   });
 });
 
-describe('unmapIPv4', () => {
-  it('unmaps IPv4-mapped IPv6 addresses', () => {
-    assert.equal(unmapIPv4('::ffff:127.0.0.1'), '127.0.0.1');
-    assert.equal(unmapIPv4('::FFFF:10.1.2.3'), '10.1.2.3');
-  });
-
-  it('leaves other addresses alone', () => {
-    for (const a of ['127.0.0.1', '::1', '2001:db8::1', '::ffff:7f00:1', '::fffe:1.2.3.4', 'x::ffff:1.2.3.4', '::ffff:1.2.3']) {
-      assert.equal(unmapIPv4(a), a);
-    }
-  });
-});

@@ -24,7 +24,6 @@ import {
   parseEpsvReply,
   parsePasvReply,
   parsePortArg,
-  unmapIPv4,
   type EprtArg,
 } from '../../src/protocol/hostPort.js';
 import { parseTimeVal } from '../../src/protocol/listing.js';
@@ -270,7 +269,6 @@ describe('property: address codecs', () => {
         parseEpsvArg(text);
         parsePasvReply(text);
         parseEpsvReply(text);
-        unmapIPv4(text);
       }),
       RUNS,
     );

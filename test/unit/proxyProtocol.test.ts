@@ -59,6 +59,13 @@ describe('PROXY protocol v2', () => {
     const r = parseProxyHeader(local);
     assert.equal(r.status === 'ok' && r.header.command, 'local');
     assert.equal(r.status === 'ok' && r.header.source, null);
+    // A LOCAL header may carry addresses; they must be ignored.
+    const withAddresses = encodeProxyV2({ address: '1.2.3.4', port: 1 }, { address: '5.6.7.8', port: 2 });
+    withAddresses[12] = 0x20;
+    const r2 = parseProxyHeader(withAddresses);
+    assert.equal(r2.status === 'ok' && r2.header.command, 'local');
+    assert.equal(r2.status === 'ok' && r2.header.source, null);
+    assert.equal(r2.status === 'ok' && r2.header.destination, null);
   });
 
   it('is incomplete until the whole header is there', () => {

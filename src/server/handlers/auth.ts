@@ -9,7 +9,8 @@ import type { CommandTable } from './types.js';
 
 /** The user's home as a storage view, created on first login. */
 async function openHome(session: Session): Promise<Storage> {
-  const storage = session.ctx.storage;
+  const { ctx } = session;
+  const storage = ctx.storageFor ? await ctx.storageFor(session.user!) : ctx.storage;
   const home = session.user!.home;
   let path = '';
   for (const segment of home.split('/').filter(Boolean)) {
