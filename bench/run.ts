@@ -49,6 +49,8 @@ interface Options {
   /** Extra node flags for the ftpfleet processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
   nodeArgs: string[];
   label: string;
+  /** One unmeasured round of every transfer kind per server before measuring (JIT, heap sizing, caches). */
+  warmup: boolean;
   /** Another build of ftpfleet (a directory holding dist/src/cli/main.js) run beside this one as "ftpfleet-baseline", fsync off. */
   baseline: string | null;
 }
@@ -76,6 +78,7 @@ function parseArgs(argv: string[]): Options {
     nodeArgs: [],
     label: quick ? 'quick run' : 'full run',
     baseline: null,
+    warmup: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -116,6 +119,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--json':
         o.json = resolve(value());
+        break;
+      case '--no-warmup':
+        o.warmup = false;
         break;
       case '--keep':
         o.keep = true;
@@ -715,6 +721,31 @@ async function main(): Promise<void> {
   };
 
   const main = servers.filter((s) => s.name !== 'ftpfleet-nofsync');
+
+  // Warm-up, not measured: a fresh Node.js process spends its first GiB or so compiling
+  // and sizing its heap (a first 256 MiB RETR costs it 3-5x the CPU of the third); a
+  // long-running server has long done that. Every server gets the same round.
+  if (o.warmup) {
+    loads.warmup = loadavg();
+    const warm = join(work, 'warm.bin');
+    writeFileSync(warm, randomBytes(16 * MiB));
+    for (const srv of servers) {
+      try {
+        for (let i = 0; i < 2; i++) {
+          await curl(['-r', `0-${Math.min(256, o.sizeMiB) * MiB - 1}`, '-o', '/dev/null', url(srv, bigName)]);
+          await curl(['-T', warm, url(srv, 'warm-up.bin')]);
+        }
+        for (const mode of ['passive', 'active'] as const) {
+          await runClient('ingest', { port: srv.port, user: srv.user, password: srv.password, mode, files: 100, size: o.fileSize, prefix: 'warm-' });
+        }
+        await runClient('storm', { port: srv.port, user: srv.user, password: srv.password, clients: 20, concurrency: 10 });
+      } catch (err) {
+        log(`  warm-up of ${srv.name} failed: ${(err as Error).message}`);
+      }
+      removeMatching(srv.root, 'warm');
+    }
+    log(`  warm-up done (load ${loadavg()})`);
+  }
   const bytes = o.sizeMiB * MiB;
 
   try {
@@ -820,7 +851,10 @@ async function main(): Promise<void> {
           try {
             // A fresh process, so that what earlier measurements left (heap garbage,
             // allocator pools) is not in the baseline nor freed during the reading.
+            // (Its sessions' logins come after the baseline: their cost is counted.)
             await restart(srv);
+            // A warmed-up server, as one that has been running (see the warm-up above).
+            if (o.warmup) await curl(['-r', `0-${Math.min(256, o.sizeMiB) * MiB - 1}`, '-o', '/dev/null', url(srv, bigName)]).catch(() => {});
             await sleep(3000);
             const before = treeMemory(srv);
             const child = spawn(process.execPath, [CLIENT, 'idle', JSON.stringify({ port: srv.port, user: srv.user, password: srv.password, sessions: n, sources: Math.max(1, Math.ceil(n / 2000)) * 8 })], {
