@@ -36,7 +36,8 @@ const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A
 
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, 'expected an IPv4 or IPv6 address');
 
-const cidr = z.string().refine((s) => {
+/** An address or a network in CIDR form (also used by the fleet description of lb-config). */
+export const cidr = z.string().refine((s) => {
   const [addr, bits, extra] = s.split('/');
   if (extra !== undefined || !addr) return false;
   const family = isIP(addr);

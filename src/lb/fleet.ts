@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { cidr } from '../config/schema.js';
 
 export class FleetError extends Error {}
 
@@ -27,14 +28,6 @@ const port = z.number().int().min(1).max(65535);
 
 const ipv4 = z.string().refine((s) => isIP(s) === 4, 'expected an IPv4 address');
 
-const cidr = z.string().refine((s) => {
-  const [addr, bits, extra] = s.split('/');
-  if (extra !== undefined || !addr) return false;
-  const family = isIP(addr);
-  if (family === 0) return false;
-  if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
-}, 'expected an address or network in CIDR form, e.g. "10.0.0.0/24"');
 
 /** "10000-10999", exactly as the node's passive.portRange is written. */
 const portRange = z

@@ -34,23 +34,10 @@ export class ControlConnection {
     socket.on('close', () => this.fail(new NetError('the server closed the control connection', 'ECONNRESET')));
   }
 
-  static open(host: string, port: number, timeoutMs: number): Promise<ControlConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host, port });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new NetError(`connecting to ${host}:${port} timed out after ${timeoutMs / 1000}s`, 'ETIMEDOUT'));
-      }, timeoutMs);
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(new NetError(`cannot connect to ${host}:${port}: ${err.message}`, err.code ?? 'EIO'));
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new ControlConnection(socket));
-      });
-    });
+  static async open(host: string, port: number, timeoutMs: number): Promise<ControlConnection> {
+    const socket = await dial(host, port, timeoutMs, 'cannot connect to');
+    socket.removeAllListeners('error');
+    return new ControlConnection(socket);
   }
 
   /** The server's address on this connection (what the client reached: the VIP behind a balancer). */
@@ -133,6 +120,11 @@ export class ControlConnection {
 
 /** Opens a data connection to host:port (PASV/EPSV). */
 export function connectData(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return dial(host, port, timeoutMs, 'connecting to');
+}
+
+/** Connects with a time limit; failures become NetErrors that name the target. */
+function dial(host: string, port: number, timeoutMs: number, failure: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const timer = setTimeout(() => {
@@ -141,7 +133,7 @@ export function connectData(host: string, port: number, timeoutMs: number): Prom
     }, timeoutMs);
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new NetError(`connecting to ${host}:${port}: ${err.message}`, err.code ?? 'EIO'));
+      reject(new NetError(`${failure} ${host}:${port}: ${err.message}`, err.code ?? 'EIO'));
     });
     socket.once('connect', () => {
       clearTimeout(timer);
