@@ -46,15 +46,22 @@ export interface S3Fixture {
   close(): Promise<void>;
 }
 
-/** Runs a shell script under the tests' lock (one s3-up/s3-down at a time). */
-function locked(script: string, timeoutMs = 600_000): { code: number | null; out: string } {
+/**
+ * Runs a shell script under the tests' lock (one s3-up/s3-down at a time).
+ * `flock -o` keeps the lock out of the Ceph daemons the script starts, and the
+ * script sends their output to a file: daemons that inherited the lock or
+ * spawnSync's pipes would block every later caller until its timeout.
+ */
+function locked(script: string, timeoutMs = 300_000): { code: number | null; out: string } {
   mkdirSync(`${STATE}/users`, { recursive: true });
-  const r = spawnSync('flock', [`${STATE}/lock`, 'bash', '-c', script], {
+  const r = spawnSync('flock', ['-o', `${STATE}/lock`, 'bash', '-c', script], {
     encoding: 'utf8',
     timeout: timeoutMs,
+    killSignal: 'SIGKILL',
     env: { ...process.env, CEPH_RGW_DIR: RGW_DIR, SHARED, STATE, ME: String(process.pid) },
   });
-  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+  const why = r.error ? `${r.error.message}\n` : r.signal ? `killed by ${r.signal}\n` : '';
+  return { code: r.status, out: `${why}${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
 function readEnv(): S3Env {
@@ -80,7 +87,7 @@ export function s3Up(): S3Env | { skip: string } {
     else
       started=1
     fi
-    bash "$SHARED/s3-up.sh"
+    if ! bash "$SHARED/s3-up.sh" </dev/null >"$STATE/s3-up.log" 2>&1; then cat "$STATE/s3-up.log"; exit 1; fi
     [ $started = 1 ] && touch "$STATE/started"
     touch "$STATE/users/$ME"
   `);
@@ -101,7 +108,7 @@ export function s3Down(): void {
       kill -0 "$(basename "$f")" 2>/dev/null || rm -f "$f"
     done
     if [ -z "$(ls -A "$STATE/users")" ] && [ -f "$STATE/started" ]; then
-      CEPH_RGW_DOWN_FAST=1 bash "$SHARED/s3-down.sh" && rm -f "$STATE/started"
+      CEPH_RGW_DOWN_FAST=1 bash "$SHARED/s3-down.sh" </dev/null >"$STATE/s3-down.log" 2>&1 && rm -f "$STATE/started"
     fi
     true
   `);
