@@ -4,8 +4,8 @@ import type { User, UserStore } from '../auth/user.js';
 import type { Config } from '../config/schema.js';
 import type { Defender } from '../net/defender.js';
 import type { Storage } from '../storage/storage.js';
-import type { PassivePortPool } from './passivePortPool.js';
-import type { TlsProvider } from './tls.js';
+import type { PassivePortPool } from '../net/passivePortPool.js';
+import type { TlsProvider } from '../net/tls.js';
 import type { MetricsSink } from './metricsSink.js';
 import type { AdvertisedAddress } from '../net/advertisedAddress.js';
 

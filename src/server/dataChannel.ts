@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { sameAddress } from '../net/addressMatch.js';
 import { DataConnectionError } from './errors.js';
-import type { PassiveLease, PassivePortPool } from './passivePortPool.js';
+import type { PassiveLease, PassivePortPool } from '../net/passivePortPool.js';
 
 export type DataMode = 'passive' | 'active';
 

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
 import { readProxyHeader } from '../net/proxyReader.js';
 import type { MetricsSink } from './metricsSink.js';
-import type { IdentifyPeer } from './passivePortPool.js';
+import type { IdentifyPeer } from '../net/passivePortPool.js';
 
 export function dataPeerIdentifier(config: Config, log: Logger, metrics: MetricsSink): IdentifyPeer {
   const pp = config.proxyProtocol;

@@ -15,6 +15,7 @@ import {
   StorageError,
   TransientStorageError,
 } from '../storage/errors.js';
+import { PassivePortsExhaustedError } from '../net/passivePortPool.js';
 
 export class FtpError extends Error {
   constructor(message: string) {
@@ -35,8 +36,6 @@ export class BadSequenceError extends FtpError {}
 export class PermissionDeniedError extends FtpError {}
 /** No data connection could be set up (no PASV/PORT, timeout, refused connect). */
 export class DataConnectionError extends FtpError {}
-/** Every port of the passive range is taken. */
-export class PassivePortsExhaustedError extends FtpError {}
 /** A PORT/EPRT target refused by policy (bounce protection). */
 export class ActiveTargetRefusedError extends FtpError {}
 /** EPRT/EPSV for an address family the connection cannot use (RFC 2428 §2). */

@@ -34,7 +34,7 @@ import {
   TransferAbortedError,
 } from './errors.js';
 import { COMMANDS } from './handlers/index.js';
-import { acceptTls } from './tls.js';
+import { acceptTls } from '../net/tls.js';
 import { receiveFromClient, sendToClient } from './transfer.js';
 
 export interface SessionOptions {

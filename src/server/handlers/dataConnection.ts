@@ -20,9 +20,9 @@ import {
   BadSequenceError,
   InvalidArgumentError,
   NetworkProtocolError,
-  PassivePortsExhaustedError,
   UnsupportedParameterError,
 } from '../errors.js';
+import { PassivePortsExhaustedError } from '../../net/passivePortPool.js';
 import type { Session } from '../session.js';
 import type { CommandTable } from './types.js';
 

@@ -10,7 +10,14 @@
  * serve thousands of sessions.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { PassivePortsExhaustedError } from './errors.js';
+
+/** Every port of the range is taken (a node answers 425). */
+export class PassivePortsExhaustedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PassivePortsExhaustedError';
+  }
+}
 
 /** The peer a data connection speaks for (after any PROXY header); null to refuse it. */
 export type IdentifyPeer = (socket: Socket) => Promise<string | null>;
