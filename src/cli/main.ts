@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { UsersFileError } from '../auth/fileUserStore.js';
 import { certCommand } from './cert.js';
+import { gatewayCommand } from './gateway.js';
 import { lbConfigCommand } from './lb.js';
 import { probeCommand } from './probe.js';
 import { serveCommand } from './serve.js';
@@ -17,6 +18,7 @@ const program = new Command('ftpfleet')
   .description('FTP server for fleets of nodes behind layer-4 load balancers')
   .version(pkg.version, '-V, --version')
   .addCommand(serveCommand())
+  .addCommand(gatewayCommand())
   .addCommand(userCommand())
   .addCommand(certCommand())
   .addCommand(lbConfigCommand())

@@ -1,25 +1,21 @@
 /** `ftpfleet serve`: runs one node. */
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { createServer } from 'node:net';
 import { Command } from 'commander';
-import pino from 'pino';
 import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
-import { loadConfig, parseScalar } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { PERMISSIONS, type Config } from '../config/schema.js';
-import { Defender } from '../net/defender.js';
 import { StorageSet } from '../storage/factory.js';
 import { storageErrorCause } from '../storage/errors.js';
 import { FtpServer } from '../server/listener.js';
 import { PassivePortPool } from '../net/passivePortPool.js';
-import { TlsProvider } from '../net/tls.js';
 import { dataPeerIdentifier } from '../server/dataPeer.js';
 import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { Metrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/opsServer.js';
-import { writeSelfSigned } from './cert.js';
+import { collectSet, createDefender, createLogger, loadTls } from './common.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -45,28 +41,6 @@ async function bootstrapUsers(config: Config): Promise<void> {
   );
 }
 
-/**
- * The TLS certificate: the configured files, or (when none are configured) a
- * self-signed pair beside the users file, created at first start.
- */
-async function loadTls(config: Config, log: pino.Logger): Promise<TlsProvider | null> {
-  const { tls } = config;
-  if (!tls.enabled) return null;
-  if ((tls.cert === null) !== (tls.key === null)) throw new Error('tls: set both tls.cert and tls.key, or neither');
-  let cert = tls.cert;
-  let key = tls.key;
-  if (cert === null || key === null) {
-    const dir = dirname(config.users.file);
-    cert = join(dir, 'ftpfleet-tls.crt');
-    key = join(dir, 'ftpfleet-tls.key');
-    if (!existsSync(cert) || !existsSync(key)) {
-      await writeSelfSigned(hostname(), cert, key);
-      log.info({ cert, key }, 'created a self-signed TLS certificate (configure tls.cert and tls.key for a real one)');
-    }
-  }
-  return new TlsProvider({ cert, key, minVersion: tls.minVersion });
-}
-
 /** Fails start-up clearly when active connections may not use the configured source port. */
 async function checkSourcePort(config: Config): Promise<void> {
   const configured = config.active.sourcePort;
@@ -82,12 +56,6 @@ async function checkSourcePort(config: Config): Promise<void> {
     });
     probe.listen({ port, host: '0.0.0.0', exclusive: true }, () => probe.close(() => resolve()));
   });
-}
-
-function collectSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
-  const eq = value.indexOf('=');
-  if (eq < 1) throw new Error(`--set expects KEY=VALUE, got "${value}"`);
-  return { ...previous, [value.slice(0, eq)]: parseScalar(value.slice(eq + 1)) };
 }
 
 export function serveCommand(): Command {
@@ -120,15 +88,10 @@ export function serveCommand(): Command {
           ...(opts.set ?? {}),
         },
       });
-      const log = pino({
-        level: config.log.level,
-        base: { node: config.nodeId },
-        timestamp: pino.stdTimeFunctions.isoTime,
-        redact: { paths: ['password', '*.password'], remove: true },
-      });
+      const log = createLogger(config.log.level, config.nodeId);
       await checkSourcePort(config);
       await bootstrapUsers(config);
-      const tls = await loadTls(config, log);
+      const tls = await loadTls(config.tls, dirname(config.users.file), 'ftpfleet-tls', log);
       const users = new FileUserStore(config.users.file, config.anonymous, config.users.cacheTtl * 1000);
       await users.load();
       const storages = new StorageSet(config.storage);
@@ -161,20 +124,7 @@ export function serveCommand(): Command {
         storageFor: (user) => storages.forUser(user.storage),
         users,
         log,
-        defender: new Defender(
-          {
-            enabled: defender.enabled,
-            threshold: defender.threshold,
-            windowMs: defender.window * 1000,
-            scores: defender.scores,
-            banMs: defender.banDuration * 1000,
-            maxBanMs: defender.maxBanDuration * 1000,
-            repeatWindowMs: defender.repeatWindow * 1000,
-            allow: defender.allow,
-            deny: defender.deny,
-          },
-          log,
-        ),
+        defender: createDefender(defender, log),
         passivePorts,
         metrics,
         advertised,

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { gatewayConfigSchema, type GatewayConfig } from './gatewaySchema.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {}
@@ -29,8 +30,8 @@ export function envName(path: string[]): string {
 }
 
 /** Environment variables that set config keys, with the key each one sets. */
-export function configEnvNames(): Array<{ env: string; key: string }> {
-  return leafPaths(configSchema.parse({}) as Tree).map((p) => ({ env: envName(p), key: p.join('.') }));
+export function configEnvNames(schema: z.ZodType = configSchema): Array<{ env: string; key: string }> {
+  return leafPaths(schema.parse({}) as Tree).map((p) => ({ env: envName(p), key: p.join('.') }));
 }
 
 export function setPath(tree: Tree, path: string[], value: unknown): void {
@@ -82,6 +83,15 @@ export interface LoadOptions {
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
+  return loadWith(configSchema, options);
+}
+
+/** The gateway's config: the same layering (file < FTPFLEET_* < flags) over its own schema. */
+export function loadGatewayConfig(options: LoadOptions = {}): GatewayConfig {
+  return loadWith(gatewayConfigSchema, options);
+}
+
+function loadWith<S extends z.ZodType>(schema: S, options: LoadOptions): z.infer<S> {
   let raw: Tree = {};
   const sources: string[] = [];
   if (options.file) {
@@ -102,7 +112,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     sources.push(options.file);
   }
   const env = options.env ?? {};
-  for (const { env: name, key } of configEnvNames()) {
+  for (const { env: name, key } of configEnvNames(schema)) {
     const value = env[name];
     if (value !== undefined) {
       setPath(raw, key.split('.'), parseScalar(value));
@@ -114,7 +124,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     setPath(raw, key.split('.'), value);
     sources.push(`flag ${key}`);
   }
-  const result = configSchema.safeParse(raw);
+  const result = schema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(formatIssues(result.error.issues, raw, sources.join(', ') || 'defaults'));
   }

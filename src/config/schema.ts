@@ -102,17 +102,201 @@ const s3Schema = z
   })
   .strict();
 
-export const configSchema = z
+export const listenSchema = z
   .object({
-    nodeId: text(z.string().min(1)).default(hostname()),
-    listen: z
+    /** Addresses to listen on; "::" is IPv4 and IPv6 on all interfaces. */
+    addresses: z.array(ipAddress).min(1).default(['::']),
+    port: port.default(2121),
+  })
+  .strict()
+  .prefault({});
+
+export const passiveSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    portRange: portRange.default({ min: 10000, max: 10999 }),
+    /**
+     * Address put in 227 replies: "auto" (the address the client connected to: the
+     * PROXY header's destination, else the control socket's local address), an IPv4
+     * address (e.g. the VIP, or 0.0.0.0 to tell clients to reuse the control
+     * address), or a host name resolved at start and every resolveInterval seconds.
+     */
+    address: z
+      .string()
+      .refine((s) => s === 'auto' || isIP(s) === 4 || HOSTNAME.test(s), 'expected "auto", an IPv4 address or a host name')
+      .default('auto'),
+    /** Client networks that get another address (first match wins), e.g. internal clients the private one. */
+    addressByNetwork: z
+      .array(z.object({ networks: z.array(cidr).min(1), address: z.ipv4() }).strict())
+      .default([]),
+    resolveInterval: seconds.min(1).default(60),
+    /**
+     * Let one passive port serve many sessions at once when their client addresses
+     * differ, for balancers that can forward only a few ports.
+     */
+    sharePorts: z.boolean().default(false),
+    /** Accept data connections only from the control connection's client address. */
+    requireSameAddress: z.boolean().default(true),
+    acceptTimeout: seconds.default(30),
+  })
+  .strict()
+  .prefault({});
+
+export const activeSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /**
+     * Local port of outgoing data connections: "any"; a port such as 20 (needs
+     * CAP_NET_BIND_SERVICE); or "control-1", the control port minus one from the
+     * address the client connected to, as LVS's ip_vs_ftp expects.
+     */
+    sourcePort: z.union([z.enum(['any', 'control-1']), port.min(1)]).default('any'),
+    /**
+     * PORT/EPRT naming a private address while the client connects from a public one
+     * (a device behind NAT without an FTP helper): refuse, or connect to the client's
+     * public address on the port it named.
+     */
+    privateTarget: z.enum(['refuse', 'use-client-address']).default('refuse'),
+    /** What counts as private for privateTarget. */
+    privateNetworks: z
+      .array(cidr)
+      .default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', 'fc00::/7', 'fe80::/10']),
+    /** Allow PORT/EPRT to an address other than the client's (FTP bounce). */
+    allowForeignAddress: z.boolean().default(false),
+    allowPrivilegedPorts: z.boolean().default(false),
+    connectTimeout: seconds.default(10),
+  })
+  .strict()
+  .prefault({});
+
+export const proxyProtocolSchema = z
+  .object({
+    /** PROXY v1/v2 header on control connections: off, optional (used when sent) or required. */
+    control: z.enum(['off', 'optional', 'required']).default('off'),
+    /** The same for passive data connections (off: a header would end up inside uploads). */
+    data: z.enum(['off', 'optional', 'required']).default('off'),
+    /** Only these peers (the balancers) may send headers. */
+    trustedNetworks: z.array(cidr).default([]),
+    /** Connections from other peers: refused, or served as direct clients. */
+    untrusted: z.enum(['refuse', 'direct']).default('refuse'),
+    headerTimeout: seconds.default(5),
+  })
+  .strict()
+  .prefault({});
+
+export const opsSchema = z
+  .object({
+    /** HTTP port for /healthz, /readyz, /metrics and the admin API. */
+    enabled: z.boolean().default(true),
+    address: ipAddress.default('127.0.0.1'),
+    port: port.default(9121),
+    /** Bearer token for /admin/*; unset disables the admin API. */
+    adminToken: text(z.string().min(16)).nullable().default(null),
+  })
+  .strict()
+  .prefault({});
+
+export const limitsSchema = z
+  .object({
+    maxSessions: z.number().int().min(1).default(2000),
+    maxSessionsPerAddress: z.number().int().min(1).default(50),
+    /** Sessions not (yet) logged in; past this new connections get 421. */
+    maxUnauthenticated: z.number().int().min(1).default(500),
+    maxLineLength: z.number().int().min(64).max(65536).default(4096),
+    /** A command line whose first bytes came this long ago without its line end: 421 and close. */
+    commandLineTimeout: seconds.default(30),
+    loginTimeout: seconds.default(60),
+    idleTimeout: seconds.default(900),
+    /** A data connection with no progress for this long is aborted. */
+    dataTimeout: seconds.default(120),
+    failedLoginDelay: seconds.default(1),
+    defender: z
       .object({
-        /** Addresses to listen on; "::" is IPv4 and IPv6 on all interfaces. */
-        addresses: z.array(ipAddress).min(1).default(['::']),
-        port: port.default(2121),
+        enabled: z.boolean().default(true),
+        /** Score at which an address is banned. */
+        threshold: z.number().min(1).default(100),
+        /** How long each offence counts towards the score (a sliding window). */
+        window: z.number().min(1).default(300),
+        /** Points per offence (0 ignores it). */
+        scores: z
+          .object({
+            failedLogin: z.number().min(0).default(10),
+            /** Unknown or malformed commands and arguments (500, 501). */
+            badCommand: z.number().min(0).default(4),
+            /** Oversize lines, NUL bytes, commands before login past `preLoginCommands`. */
+            protocolAbuse: z.number().min(0).default(10),
+            /** A connection to a passive port from another address than the session's. */
+            foreignDataConnection: z.number().min(0).default(25),
+          })
+          .strict()
+          .prefault({}),
+        /** Commands before login, besides USER and PASS, that are not yet abuse. */
+        preLoginCommands: z.number().int().min(0).default(10),
+        /** The first ban; each repeat offence doubles it, up to maxBanDuration. */
+        banDuration: seconds.default(900),
+        maxBanDuration: seconds.default(86400),
+        /** A ban this soon after the previous one ended is a repeat offence. */
+        repeatWindow: seconds.default(86400),
+        /** Networks never banned (only slowed by failedLoginDelay). */
+        allow: z.array(cidr).default([]),
+        /** Networks always refused at connect (421). */
+        deny: z.array(cidr).default([]),
       })
       .strict()
       .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
+export const tlsSchema = z
+  .object({
+    /** Offer AUTH TLS (and implicit FTPS when implicitPort is set). */
+    enabled: z.boolean().default(true),
+    /**
+     * PEM certificate (with chain) and key. When both are unset, a self-signed
+     * pair is created beside the users file at first start.
+     */
+    cert: text(z.string().min(1)).nullable().default(null),
+    key: text(z.string().min(1)).nullable().default(null),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /** optional; login: AUTH TLS before USER; data: also PROT P for every transfer. */
+    policy: z.enum(TLS_POLICIES).default('optional'),
+    /** Data connections must resume the control connection's TLS session. */
+    requireSessionReuse: z.boolean().default(true),
+    handshakeTimeout: seconds.default(15),
+    /** Port for implicit FTPS (TLS from the first byte), e.g. 990; null for none. */
+    implicitPort: port.nullable().default(null),
+  })
+  .strict()
+  .prefault({});
+
+export const shutdownSchema = z.object({ grace: seconds.default(30) }).strict().prefault({});
+
+export const logSchema = z
+  .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+  .strict()
+  .prefault({});
+
+/** A passive range must not swallow the process's own listening ports (node or gateway). */
+export function checkPassiveRange(
+  c: { passive: { portRange: { min: number; max: number } }; listen: { port: number }; tls: { implicitPort: number | null }; ops: { enabled: boolean; port: number } },
+  ctx: z.core.$RefinementCtx,
+): void {
+  const { min, max } = c.passive.portRange;
+  const clash = (p: number | null, key: string) => {
+    if (p !== null && p !== 0 && p >= min && p <= max) {
+      ctx.addIssue({ code: 'custom', path: ['passive', 'portRange'], message: `the range ${min}-${max} contains ${key} (${p}); choose a range without it` });
+    }
+  };
+  clash(c.listen.port, 'listen.port');
+  clash(c.tls.implicitPort, 'tls.implicitPort');
+  if (c.ops.enabled) clash(c.ops.port, 'ops.port');
+}
+
+export const configSchema = z
+  .object({
+    nodeId: text(z.string().min(1)).default(hostname()),
+    listen: listenSchema,
     banner: text(z.string().max(200)).default('ftpfleet ready'),
     storage: z
       .object({
@@ -150,179 +334,17 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    passive: z
-      .object({
-        enabled: z.boolean().default(true),
-        portRange: portRange.default({ min: 10000, max: 10999 }),
-        /** IPv4 address put in 227 replies; "auto" is the control connection's local address. */
-        /**
-         * Address put in 227 replies: "auto" (the address the client connected to: the
-         * PROXY header's destination, else the control socket's local address), an IPv4
-         * address (e.g. the VIP, or 0.0.0.0 to tell clients to reuse the control
-         * address), or a host name resolved at start and every resolveInterval seconds.
-         */
-        address: z
-          .string()
-          .refine((s) => s === 'auto' || isIP(s) === 4 || HOSTNAME.test(s), 'expected "auto", an IPv4 address or a host name')
-          .default('auto'),
-        /** Client networks that get another address (first match wins), e.g. internal clients the private one. */
-        addressByNetwork: z
-          .array(z.object({ networks: z.array(cidr).min(1), address: z.ipv4() }).strict())
-          .default([]),
-        resolveInterval: seconds.min(1).default(60),
-        /**
-         * Let one passive port serve many sessions at once when their client addresses
-         * differ, for balancers that can forward only a few ports.
-         */
-        sharePorts: z.boolean().default(false),
-        /** Accept data connections only from the control connection's client address. */
-        requireSameAddress: z.boolean().default(true),
-        acceptTimeout: seconds.default(30),
-      })
-      .strict()
-      .prefault({}),
-    active: z
-      .object({
-        enabled: z.boolean().default(true),
-        /**
-         * Local port of outgoing data connections: "any"; a port such as 20 (needs
-         * CAP_NET_BIND_SERVICE); or "control-1", the control port minus one from the
-         * address the client connected to, as LVS's ip_vs_ftp expects.
-         */
-        sourcePort: z.union([z.enum(['any', 'control-1']), port.min(1)]).default('any'),
-        /**
-         * PORT/EPRT naming a private address while the client connects from a public one
-         * (a device behind NAT without an FTP helper): refuse, or connect to the client's
-         * public address on the port it named.
-         */
-        privateTarget: z.enum(['refuse', 'use-client-address']).default('refuse'),
-        /** What counts as private for privateTarget. */
-        privateNetworks: z
-          .array(cidr)
-          .default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', 'fc00::/7', 'fe80::/10']),
-        /** Allow PORT/EPRT to an address other than the client's (FTP bounce). */
-        allowForeignAddress: z.boolean().default(false),
-        allowPrivilegedPorts: z.boolean().default(false),
-        connectTimeout: seconds.default(10),
-      })
-      .strict()
-      .prefault({}),
-    proxyProtocol: z
-      .object({
-        /** PROXY v1/v2 header on control connections: off, optional (used when sent) or required. */
-        control: z.enum(['off', 'optional', 'required']).default('off'),
-        /** The same for passive data connections (off: a header would end up inside uploads). */
-        data: z.enum(['off', 'optional', 'required']).default('off'),
-        /** Only these peers (the balancers) may send headers. */
-        trustedNetworks: z.array(cidr).default([]),
-        /** Connections from other peers: refused, or served as direct clients. */
-        untrusted: z.enum(['refuse', 'direct']).default('refuse'),
-        headerTimeout: seconds.default(5),
-      })
-      .strict()
-      .prefault({}),
-    ops: z
-      .object({
-        /** HTTP port for /healthz, /readyz, /metrics and the admin API. */
-        enabled: z.boolean().default(true),
-        address: ipAddress.default('127.0.0.1'),
-        port: port.default(9121),
-        /** Bearer token for /admin/*; unset disables the admin API. */
-        adminToken: text(z.string().min(16)).nullable().default(null),
-      })
-      .strict()
-      .prefault({}),
-    limits: z
-      .object({
-        maxSessions: z.number().int().min(1).default(2000),
-        maxSessionsPerAddress: z.number().int().min(1).default(50),
-        /** Sessions not (yet) logged in; past this new connections get 421. */
-        maxUnauthenticated: z.number().int().min(1).default(500),
-        maxLineLength: z.number().int().min(64).max(65536).default(4096),
-        /** A command line whose first bytes came this long ago without its line end: 421 and close. */
-        commandLineTimeout: seconds.default(30),
-        loginTimeout: seconds.default(60),
-        idleTimeout: seconds.default(900),
-        /** A data connection with no progress for this long is aborted. */
-        dataTimeout: seconds.default(120),
-        failedLoginDelay: seconds.default(1),
-        defender: z
-          .object({
-            enabled: z.boolean().default(true),
-            /** Score at which an address is banned. */
-            threshold: z.number().min(1).default(100),
-            /** How long each offence counts towards the score (a sliding window). */
-            window: z.number().min(1).default(300),
-            /** Points per offence (0 ignores it). */
-            scores: z
-              .object({
-                failedLogin: z.number().min(0).default(10),
-                /** Unknown or malformed commands and arguments (500, 501). */
-                badCommand: z.number().min(0).default(4),
-                /** Oversize lines, NUL bytes, commands before login past `preLoginCommands`. */
-                protocolAbuse: z.number().min(0).default(10),
-                /** A connection to a passive port from another address than the session's. */
-                foreignDataConnection: z.number().min(0).default(25),
-              })
-              .strict()
-              .prefault({}),
-            /** Commands before login, besides USER and PASS, that are not yet abuse. */
-            preLoginCommands: z.number().int().min(0).default(10),
-            /** The first ban; each repeat offence doubles it, up to maxBanDuration. */
-            banDuration: seconds.default(900),
-            maxBanDuration: seconds.default(86400),
-            /** A ban this soon after the previous one ended is a repeat offence. */
-            repeatWindow: seconds.default(86400),
-            /** Networks never banned (only slowed by failedLoginDelay). */
-            allow: z.array(cidr).default([]),
-            /** Networks always refused at connect (421). */
-            deny: z.array(cidr).default([]),
-          })
-          .strict()
-          .prefault({}),
-      })
-      .strict()
-      .prefault({}),
-    tls: z
-      .object({
-        /** Offer AUTH TLS (and implicit FTPS when implicitPort is set). */
-        enabled: z.boolean().default(true),
-        /**
-         * PEM certificate (with chain) and key. When both are unset, a self-signed
-         * pair is created beside the users file at first start.
-         */
-        cert: text(z.string().min(1)).nullable().default(null),
-        key: text(z.string().min(1)).nullable().default(null),
-        minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-        /** optional; login: AUTH TLS before USER; data: also PROT P for every transfer. */
-        policy: z.enum(TLS_POLICIES).default('optional'),
-        /** Data connections must resume the control connection's TLS session. */
-        requireSessionReuse: z.boolean().default(true),
-        handshakeTimeout: seconds.default(15),
-        /** Port for implicit FTPS (TLS from the first byte), e.g. 990; null for none. */
-        implicitPort: port.nullable().default(null),
-      })
-      .strict()
-      .prefault({}),
-    shutdown: z.object({ grace: seconds.default(30) }).strict().prefault({}),
-    log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .strict()
-      .prefault({}),
+    passive: passiveSchema,
+    active: activeSchema,
+    proxyProtocol: proxyProtocolSchema,
+    ops: opsSchema,
+    limits: limitsSchema,
+    tls: tlsSchema,
+    shutdown: shutdownSchema,
+    log: logSchema,
   })
   .strict()
-  .superRefine((c, ctx) => {
-    // A node's passive slice must not swallow its own listening ports.
-    const { min, max } = c.passive.portRange;
-    const clash = (p: number | null, key: string) => {
-      if (p !== null && p !== 0 && p >= min && p <= max) {
-        ctx.addIssue({ code: 'custom', path: ['passive', 'portRange'], message: `the range ${min}-${max} contains ${key} (${p}); choose a range without it` });
-      }
-    };
-    clash(c.listen.port, 'listen.port');
-    clash(c.tls.implicitPort, 'tls.implicitPort');
-    if (c.ops.enabled) clash(c.ops.port, 'ops.port');
-  });
+  .superRefine(checkPassiveRange);
 
 export type Config = z.infer<typeof configSchema>;
 

@@ -153,9 +153,28 @@ export function parseProxyHeader(buf: Buffer): ProxyParseResult {
   return { status: 'invalid', reason: 'no PROXY protocol header' };
 }
 
+/** A v2 LOCAL header: the proxy's own connection (a health check), with no addresses. */
+export function encodeProxyV2Local(): Buffer {
+  const out = Buffer.alloc(16);
+  V2_SIGNATURE.copy(out, 0);
+  out[12] = 0x20;
+  return out;
+}
+
+/** "a.b.c.d" as an IPv4-mapped IPv6 address in hex groups, for a header mixing families. */
+function mapped(address: string): string {
+  if (!isIPv4(address)) return address;
+  const b = address.split('.').map(Number);
+  return `::ffff:${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+}
+
 /** Encodes a v2 PROXY header (for the gateway and for tests). */
 export function encodeProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint, uniqueId?: Buffer): Buffer {
   const v4 = isIPv4(source.address) && isIPv4(destination.address);
+  if (!v4) {
+    source = { ...source, address: mapped(source.address) };
+    destination = { ...destination, address: mapped(destination.address) };
+  }
   const addrLen = v4 ? 12 : 36;
   const tlv = uniqueId ? Buffer.concat([Buffer.from([PP2_TYPE_UNIQUE_ID, uniqueId.length >> 8, uniqueId.length & 0xff]), uniqueId]) : Buffer.alloc(0);
   const out = Buffer.alloc(16 + addrLen + tlv.length);

@@ -17,6 +17,14 @@ export interface PassivePortsView {
   readonly leased: number;
 }
 
+/** What the gateway's backend metrics read at each scrape. */
+export interface BackendView {
+  name: string;
+  up: boolean;
+  draining: boolean;
+  sessions: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly sessionsTotal: Counter;
@@ -26,6 +34,7 @@ export class Metrics {
   private readonly dataFailures: Counter;
   private readonly replies: Counter;
   private readonly refusedConnections: Counter;
+  private backendFailures: Counter | null = null;
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -117,6 +126,41 @@ export class Metrics {
         this.set({ state: 'unauthenticated' }, total - loggedIn);
       },
     });
+  }
+
+  /** Gateway: each backend's state and sessions at every scrape. */
+  watchBackends(list: () => BackendView[]): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'ftpfleet_gateway_backend_up',
+      help: 'Backend health as the gateway sees it (1 up, 0 ejected)',
+      labelNames: ['backend', 'draining'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of list()) this.set({ backend: b.name, draining: String(b.draining) }, b.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ftpfleet_gateway_backend_sessions',
+      help: 'Sessions the gateway relays to each backend',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of list()) this.set({ backend: b.name }, b.sessions);
+      },
+    });
+    this.backendFailures = new Counter({
+      name: 'ftpfleet_gateway_backend_failures_total',
+      help: 'Backend connections that failed or were lost mid-session',
+      labelNames: ['backend'],
+      registers,
+    });
+  }
+
+  backendFailure(backend: string): void {
+    this.backendFailures?.inc({ backend });
   }
 
   sessionOpened(): void {

@@ -16,6 +16,10 @@ import {
   TransientStorageError,
 } from '../storage/errors.js';
 import { PassivePortsExhaustedError } from '../net/passivePortPool.js';
+import { DataConnectionError } from '../net/dataChannel.js';
+
+/** No data connection could be set up (no PASV/PORT, timeout, refused connect): defined beside the data channels. */
+export { DataConnectionError };
 
 export class FtpError extends Error {
   constructor(message: string) {
@@ -34,8 +38,6 @@ export class NotLoggedInError extends FtpError {}
 export class BadSequenceError extends FtpError {}
 /** The user's permissions do not allow this. */
 export class PermissionDeniedError extends FtpError {}
-/** No data connection could be set up (no PASV/PORT, timeout, refused connect). */
-export class DataConnectionError extends FtpError {}
 /** A PORT/EPRT target refused by policy (bounce protection). */
 export class ActiveTargetRefusedError extends FtpError {}
 /** EPRT/EPSV for an address family the connection cannot use (RFC 2428 §2). */

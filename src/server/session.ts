@@ -21,7 +21,7 @@ import { resolveVirtual } from '../protocol/virtualPath.js';
 import type { Storage, Upload } from '../storage/storage.js';
 import { storageErrorCause } from '../storage/errors.js';
 import type { ServerContext } from './context.js';
-import type { DataChannel, DataMode } from './dataChannel.js';
+import type { DataChannel, DataMode } from '../net/dataChannel.js';
 import {
   BadSequenceError,
   DataConnectionError,

@@ -57,7 +57,7 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+export function merge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) {
     out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? merge(a[k], v) : v;

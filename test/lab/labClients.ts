@@ -37,7 +37,7 @@ export function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-const CURL_MODE_ARGS: Record<DataMode, string[]> = {
+export const CURL_MODE_ARGS: Record<DataMode, string[]> = {
   PASV: ['--ftp-pasv', '--disable-epsv', '--no-ftp-skip-pasv-ip'],
   EPSV: ['--ftp-pasv'],
   PORT: ['-P', '-', '--disable-eprt'],
@@ -114,7 +114,7 @@ function lastErrorReply(log: string): string | null {
 }
 
 /** Checks that `cmd` was sent and answered 2xx; a reason when not. */
-function checkDataCommand(log: string, cmd: DataMode): string {
+export function checkDataCommand(log: string, cmd: DataMode): string {
   if (!new RegExp(`^(> |---> )${cmd}( |$)`, 'm').test(log)) return `client never sent ${cmd}`;
   const r = replyAfter(log, cmd);
   return r?.startsWith('2') ? '' : `${cmd} -> ${r ?? 'no reply'}`;

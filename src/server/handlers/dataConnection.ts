@@ -12,9 +12,9 @@ import {
   parsePortArg,
   type HostPort,
 } from '../../protocol/hostPort.js';
-import { NetworkList, sameAddress } from '../../net/addressMatch.js';
+import { activeSourcePort, decideActiveTarget } from '../../net/activeTarget.js';
 import { reply } from '../../protocol/replies.js';
-import { ActiveDataChannel, PassiveDataChannel } from '../dataChannel.js';
+import { ActiveDataChannel, PassiveDataChannel } from '../../net/dataChannel.js';
 import {
   ActiveTargetRefusedError,
   BadSequenceError,
@@ -57,36 +57,23 @@ async function openPassive(session: Session): Promise<PassiveDataChannel> {
 }
 
 function useActive(session: Session, named: HostPort): void {
-  let target = named;
   const { config } = session.ctx;
   if (!config.active.enabled) throw new UnsupportedParameterError('Active mode is disabled; use PASV or EPSV.');
   if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
-  const { privateTarget, privateNetworks } = config.active;
-  if (privateTarget === 'use-client-address' && !sameAddress(target.host, session.clientAddress)) {
-    // A device behind NAT without an FTP helper names its private address: connect
-    // to its public one, on the port it named (its NAT must forward that port).
-    const privateNets = new NetworkList(privateNetworks);
-    if (privateNets.has(target.host) && !privateNets.has(session.clientAddress)) {
-      session.log.info({ named: target.host, using: session.clientAddress }, 'active target is private; using the client address');
-      target = { host: session.clientAddress, port: target.port };
-    }
+  const decision = decideActiveTarget(named, session.clientAddress, config.active);
+  if (!decision.ok) {
+    session.log.warn({ target: named.host, port: named.port, why: decision.why }, 'refused active connection');
+    throw new ActiveTargetRefusedError(decision.message);
   }
-  if (!config.active.allowForeignAddress && !sameAddress(target.host, session.clientAddress)) {
-    session.log.warn({ target: target.host }, 'refused active connection to another address');
-    throw new ActiveTargetRefusedError('Data connections go only to your own address.');
-  }
-  if (!config.active.allowPrivilegedPorts && target.port < 1024) {
-    session.log.warn({ port: target.port }, 'refused active connection to a privileged port');
-    throw new ActiveTargetRefusedError('Data connections go only to ports 1024 and up.');
-  }
-  const sourcePort = config.active.sourcePort;
+  const { target } = decision;
+  if (decision.rewritten) session.log.info({ named: named.host, using: target.host }, 'active target is private; using the client address');
   session.setDataChannel(
     new ActiveDataChannel({
       host: target.host,
       port: target.port,
       // Our end of the control connection is the address the client reached (the VIP under LVS-DR).
       localAddress: session.localAddress,
-      localPort: sourcePort === 'any' ? undefined : sourcePort === 'control-1' ? session.localPort - 1 : sourcePort,
+      localPort: activeSourcePort(config.active.sourcePort, session.localPort),
       connectTimeoutMs: config.active.connectTimeout * 1000,
       onRefused: () => session.ctx.metrics.dataFailure('active_connect_refused'),
     }),

@@ -4,11 +4,18 @@
  * the client. Either is used for one transfer and then closed.
  */
 import { connect, type Socket } from 'node:net';
-import { sameAddress } from '../net/addressMatch.js';
-import { DataConnectionError } from './errors.js';
-import type { PassiveLease, PassivePortPool } from '../net/passivePortPool.js';
+import { sameAddress } from './addressMatch.js';
+import type { PassiveLease, PassivePortPool } from './passivePortPool.js';
 
 export type DataMode = 'passive' | 'active';
+
+/** No data connection could be set up (timeout, refused connect, closed). */
+export class DataConnectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataConnectionError';
+  }
+}
 
 export interface DataChannel {
   readonly mode: DataMode;

@@ -1,0 +1,64 @@
+/** Start-up pieces that `serve` and `gateway` share. */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { parseScalar } from '../config/load.js';
+import type { limitsSchema, tlsSchema } from '../config/schema.js';
+import { Defender } from '../net/defender.js';
+import { TlsProvider } from '../net/tls.js';
+import { writeSelfSigned } from './cert.js';
+import type { z } from 'zod';
+
+export function createLogger(level: string, nodeId: string): pino.Logger {
+  return pino({
+    level,
+    base: { node: nodeId },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ['password', '*.password'], remove: true },
+  });
+}
+
+export function createDefender(d: z.infer<typeof limitsSchema>['defender'], log: pino.Logger): Defender {
+  return new Defender(
+    {
+      enabled: d.enabled,
+      threshold: d.threshold,
+      windowMs: d.window * 1000,
+      scores: d.scores,
+      banMs: d.banDuration * 1000,
+      maxBanMs: d.maxBanDuration * 1000,
+      repeatWindowMs: d.repeatWindow * 1000,
+      allow: d.allow,
+      deny: d.deny,
+    },
+    log,
+  );
+}
+
+/**
+ * The TLS certificate: the configured files, or (when none are configured) a
+ * self-signed pair `<stem>.crt`/`<stem>.key` in `dir`, created at first start.
+ */
+export async function loadTls(tls: z.infer<typeof tlsSchema>, dir: string, stem: string, log: pino.Logger): Promise<TlsProvider | null> {
+  if (!tls.enabled) return null;
+  if ((tls.cert === null) !== (tls.key === null)) throw new Error('tls: set both tls.cert and tls.key, or neither');
+  let cert = tls.cert;
+  let key = tls.key;
+  if (cert === null || key === null) {
+    cert = join(dir, `${stem}.crt`);
+    key = join(dir, `${stem}.key`);
+    if (!existsSync(cert) || !existsSync(key)) {
+      await writeSelfSigned(hostname(), cert, key);
+      log.info({ cert, key }, 'created a self-signed TLS certificate (configure tls.cert and tls.key for a real one)');
+    }
+  }
+  return new TlsProvider({ cert, key, minVersion: tls.minVersion });
+}
+
+/** `--set KEY=VALUE`, repeatable. */
+export function collectSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new Error(`--set expects KEY=VALUE, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: parseScalar(value.slice(eq + 1)) };
+}

@@ -1,0 +1,112 @@
+/** `ftpfleet gateway`: runs the FTP-aware gateway in front of a pool of FTP servers. */
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ConfigError, loadGatewayConfig } from '../config/load.js';
+import type { GatewayConfig } from '../config/gatewaySchema.js';
+import { AdvertisedAddress } from '../net/advertisedAddress.js';
+import { PassivePortPool } from '../net/passivePortPool.js';
+import { normalizeAddress } from '../net/addressMatch.js';
+import { Metrics } from '../ops/metrics.js';
+import { startOpsServer } from '../ops/opsServer.js';
+import { BackendPool } from '../gateway/backendPool.js';
+import { GatewayServer } from '../gateway/gatewayServer.js';
+import { collectSet, createDefender, createLogger, loadTls } from './common.js';
+
+function load(file: string | undefined, opts: Record<string, any>): GatewayConfig {
+  const config = loadGatewayConfig({
+    file,
+    env: process.env,
+    overrides: {
+      'listen.port': opts.port,
+      'listen.addresses': opts.listen,
+      'passive.portRange': opts.pasvRange,
+      'passive.address': opts.pasvAddress,
+      nodeId: opts.nodeId,
+      'log.level': opts.logLevel,
+      ...(opts.set ?? {}),
+    },
+  });
+  if (config.backends.length === 0) throw new ConfigError('invalid configuration: config key "backends": the gateway needs at least one backend');
+  return config;
+}
+
+export function gatewayCommand(): Command {
+  return new Command('gateway')
+    .description('run the FTP-aware gateway: clients connect to it, it picks a backend and relays control and data (see README, "Gateway")')
+    .requiredOption('-c, --config <file>', 'YAML config file with the backends (see README)')
+    .option('-p, --port <port>', 'client control port (listen.port)', (v) => Number(v))
+    .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
+    .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
+    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
+    .option('--node-id <id>', 'gateway id in logs (nodeId)')
+    .option('--log-level <level>', 'log level (log.level)')
+    .option('--set <key=value>', 'set any config key, e.g. --set balance.strategy=round-robin (repeatable)', collectSet)
+    .addHelpText('after', '\nSIGHUP re-reads the backends and balance settings (drain a backend with drain: true) and the TLS certificate.')
+    .action(async (opts) => {
+      const config = load(opts.config, opts);
+      const log = createLogger(config.log.level, config.nodeId);
+      const tls = await loadTls(config.tls, dirname(resolve(opts.config)), 'ftpfleet-gateway-tls', log);
+      const metrics = new Metrics(config.nodeId);
+      const pool = new BackendPool(config.backends, config.balance, config.health);
+      const advertised = new AdvertisedAddress(
+        { address: config.passive.address, byNetwork: config.passive.addressByNetwork, resolveIntervalMs: config.passive.resolveInterval * 1000 },
+        log,
+      );
+      await advertised.start();
+      const passivePorts = new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max, {
+        shared: config.passive.sharePorts,
+        identify: async (socket) => normalizeAddress(socket.remoteAddress ?? ''),
+        onUnclaimed: (peer) => {
+          log.warn({ from: peer }, 'data connection to a shared passive port that no session waits for');
+          metrics.dataFailure('peer_mismatch');
+        },
+      });
+      const defender = createDefender(config.limits.defender, log);
+      const server = new GatewayServer({ config, log, pool, passivePorts, advertised, defender, metrics, tls });
+      metrics.watchPassivePorts(passivePorts);
+      metrics.watchDefender(defender);
+      metrics.watchSessions(() => server.sessionCounts());
+      metrics.watchBackends(() => pool.all().map((b) => ({ name: b.config.name, up: b.up, draining: b.config.drain || b.removed, sessions: b.sessions })));
+      await server.start();
+      const ops = config.ops.enabled
+        ? await startOpsServer(
+            { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
+            { metrics, readiness: () => server.readiness(), drain: () => void stop('admin drain'), status: () => server.status() },
+            log,
+          )
+        : null;
+      log.info({ backends: config.backends.map((b) => `${b.name}=${b.host}:${b.port}`), strategy: config.balance.strategy }, 'ftpfleet gateway started');
+      let stopping = false;
+      async function stop(signal: string) {
+        if (stopping) return;
+        stopping = true;
+        setTimeout(() => process.exit(0), config.shutdown.grace * 1000 + 5000).unref();
+        try {
+          log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
+          await server.stop(config.shutdown.grace * 1000);
+          advertised.stop();
+          ops?.close();
+          log.info('stopped');
+          log.flush();
+        } finally {
+          process.exit(0);
+        }
+      }
+      process.on('SIGHUP', () => {
+        try {
+          const next = load(opts.config, opts);
+          pool.update(next.backends, next.balance);
+          log.info({ backends: next.backends.map((b) => `${b.name}${b.drain ? ' (draining)' : ''}`) }, 'backends reloaded');
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'config reload failed; keeping the previous backends');
+        }
+        try {
+          tls?.reload();
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
+        }
+      });
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+    });
+}

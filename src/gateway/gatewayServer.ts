@@ -1,0 +1,198 @@
+/**
+ * The gateway's client listener (plain and implicit FTPS): the PROXY header
+ * from its own balancer, the defender and session limits, then a
+ * GatewaySession per connection; health checks of the backends; readiness,
+ * status and graceful stop.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
+import type { ProxyHeader } from '../net/proxyProtocol.js';
+import { readProxyHeader } from '../net/proxyReader.js';
+import type { Readiness } from '../ops/opsServer.js';
+import { formatReply, reply } from '../protocol/replies.js';
+import type { Backend } from './backendPool.js';
+import { GatewaySession, type GatewayContext } from './gatewaySession.js';
+import { checkBackend } from './healthCheck.js';
+
+export class GatewayServer {
+  private readonly servers: Server[] = [];
+  private readonly sessions = new Set<GatewaySession>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly trustedProxies: NetworkList;
+  private stopping = false;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(readonly ctx: GatewayContext) {
+    this.trustedProxies = new NetworkList(ctx.config.proxyProtocol.trustedNetworks);
+  }
+
+  addresses(): AddressInfo[] {
+    return this.servers.map((s) => s.address()).filter((a): a is AddressInfo => typeof a === 'object' && a !== null);
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.ctx;
+    // The first round decides each backend's state outright; later ones go through hysteresis.
+    await Promise.all(this.ctx.pool.all().map((b) => this.check(b, true)));
+    this.timers.push(setInterval(() => this.checkAll(), config.health.interval * 1000).unref());
+    this.timers.push(setInterval(() => this.ctx.defender.sweep(), 1000).unref());
+    await this.listenAll(config.listen.port, false);
+    if (this.ctx.tls && config.tls.implicitPort !== null) await this.listenAll(config.tls.implicitPort, true);
+  }
+
+  private async listenAll(configured: number, implicitTls: boolean): Promise<void> {
+    let port = configured;
+    for (const host of this.ctx.config.listen.addresses) {
+      const server = createServer({ noDelay: true }, (socket) => void this.onConnection(socket, implicitTls));
+      server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
+      await listen(server, host, port).catch(async (err: NodeJS.ErrnoException) => {
+        // "::" fails where IPv6 is disabled: fall back to IPv4 on all interfaces.
+        if (host === '::' && err.code === 'EAFNOSUPPORT') await listen(server, '0.0.0.0', port);
+        else throw err;
+      });
+      this.servers.push(server);
+      const a = server.address() as AddressInfo;
+      port = a.port;
+      this.ctx.log.info({ address: a.address, port: a.port, implicitTls: implicitTls || undefined }, 'gateway listening');
+    }
+  }
+
+  private checkAll(): void {
+    for (const b of this.ctx.pool.all()) void this.check(b, false);
+  }
+
+  private async check(b: Backend, first: boolean): Promise<void> {
+    const { config, log } = this.ctx;
+    let error: string | null = null;
+    try {
+      await checkBackend(b.config, config.health.timeout * 1000);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (first) {
+      b.up = error === null;
+      b.lastError = error;
+      if (error) log.warn({ backend: b.config.name, err: error }, 'backend down at start');
+      return;
+    }
+    const change = this.ctx.pool.record(b, error === null, error);
+    if (change === 'down') log.warn({ backend: b.config.name, err: error }, 'backend ejected');
+    if (change === 'up') log.info({ backend: b.config.name }, 'backend re-admitted');
+  }
+
+  private async proxyHeaderOf(socket: Socket, peer: string): Promise<ProxyHeader | null | undefined> {
+    const pp = this.ctx.config.proxyProtocol;
+    if (pp.control === 'off') return null;
+    if (!this.trustedProxies.has(peer)) {
+      if (pp.untrusted === 'direct') return null;
+      this.ctx.log.warn({ client: peer }, 'connection from a peer not trusted to send PROXY headers refused');
+      this.ctx.metrics.connectionRefused('untrusted proxy peer');
+      socket.destroy();
+      return undefined;
+    }
+    try {
+      return await readProxyHeader(socket, pp.headerTimeout * 1000, pp.control === 'required');
+    } catch (err) {
+      this.ctx.log.warn({ client: peer, err: (err as Error).message }, 'PROXY header refused');
+      this.ctx.metrics.connectionRefused('proxy error');
+      socket.destroy();
+      return undefined;
+    }
+  }
+
+  private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
+    socket.on('error', () => {});
+    const peer = normalizeAddress(socket.remoteAddress ?? '');
+    const proxy = await this.proxyHeaderOf(socket, peer);
+    if (proxy === undefined) return;
+    const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
+    const { limits } = this.ctx.config;
+    const refuse = (why: string, text: string) => {
+      this.ctx.log.warn({ client: address, why }, 'connection refused');
+      this.ctx.metrics.connectionRefused(why);
+      socket.end(formatReply(reply(421, text)));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    if (this.stopping) return refuse('shutting down', 'Gateway shutting down.');
+    const admission = this.ctx.defender.admit(address);
+    if (admission === 'denied') return refuse('denied', 'Access denied.');
+    if (admission === 'banned') return refuse('banned', 'Your address is banned for a while; try again later.');
+    if (this.sessions.size >= limits.maxSessions) return refuse('max sessions', 'Too many users; try again later.');
+    if (this.sessionCounts().total - this.sessionCounts().loggedIn >= limits.maxUnauthenticated) {
+      return refuse('max unauthenticated', 'Too many connections waiting to log in; try again later.');
+    }
+    const count = this.perAddress.get(address) ?? 0;
+    if (count >= limits.maxSessionsPerAddress) return refuse('max sessions per address', 'Too many connections from your address.');
+    this.perAddress.set(address, count + 1);
+    const session = new GatewaySession(socket, this.ctx, (s) => this.onSessionClosed(s), { implicitTls, proxy });
+    this.sessions.add(session);
+    this.ctx.metrics.sessionOpened();
+    session.start();
+  }
+
+  private onSessionClosed(session: GatewaySession): void {
+    if (!this.sessions.delete(session)) return;
+    const n = (this.perAddress.get(session.clientAddress) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(session.clientAddress);
+    else this.perAddress.set(session.clientAddress, n);
+  }
+
+  sessionCounts(): { total: number; loggedIn: number } {
+    let loggedIn = 0;
+    for (const s of this.sessions) if (s.loggedIn) loggedIn++;
+    return { total: this.sessions.size, loggedIn };
+  }
+
+  /** Ready when not draining and at least one backend can take sessions. */
+  async readiness(): Promise<Readiness> {
+    const checks: Readiness['checks'] = {};
+    checks.draining = this.stopping ? { ok: false, detail: 'draining' } : { ok: true };
+    const usable = this.ctx.pool.all().filter((b) => b.up && !b.config.drain && !b.removed);
+    checks.backends = usable.length > 0 ? { ok: true, detail: `${usable.length} usable` } : { ok: false, detail: 'no backend up' };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      node: this.ctx.config.nodeId,
+      role: 'gateway',
+      draining: this.stopping,
+      sessions: this.sessions.size,
+      loggedIn: this.sessionCounts().loggedIn,
+      backends: this.ctx.pool.all().map((b) => ({
+        name: b.config.name,
+        host: b.config.host,
+        port: b.config.port,
+        group: b.config.group,
+        up: b.up,
+        draining: b.config.drain || b.removed,
+        sessions: b.sessions,
+        lastError: b.lastError,
+      })),
+      bannedAddresses: this.ctx.defender.activeBans,
+    };
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const s of this.servers) s.close();
+    for (const s of this.sessions) s.drain();
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (this.sessions.size > 0) {
+      this.ctx.log.warn({ sessions: this.sessions.size }, 'grace period over; closing remaining sessions');
+      for (const s of this.sessions) s.socket.destroy();
+    }
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ipv6Only: false, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
