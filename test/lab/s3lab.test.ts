@@ -140,7 +140,16 @@ if (fxError) {
       const cli = await snapshotBuild(join(work, 'app'));
       // the forwarder runs in the namespaces from the snapshot too (it imports only node:)
       const fwdScript = join(work, 'app', 's3forward.js');
-      copyFileSync(join(ROOT, 'dist/test/lab/s3forward.js'), fwdScript);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          copyFileSync(join(ROOT, 'dist/test/lab/s3forward.js'), fwdScript);
+          break;
+        } catch (err) {
+          // dist/ being rebuilt right now (as in snapshotBuild): try again shortly
+          if (attempt >= 10) throw err;
+          await sleep(3000);
+        }
+      }
       await lab.sh(['down'], 180_000).catch(() => {});
       await lab.up(2);
       // storage.local is unused (backend s3); Fleet wants a directory anyway
