@@ -118,7 +118,8 @@ export class GatewayServer {
     if (admission === 'denied') return refuse('denied', 'Access denied.');
     if (admission === 'banned') return refuse('banned', 'Your address is banned for a while; try again later.');
     if (this.sessions.size >= limits.maxSessions) return refuse('max sessions', 'Too many users; try again later.');
-    if (this.sessionCounts().total - this.sessionCounts().loggedIn >= limits.maxUnauthenticated) {
+    const { total, loggedIn } = this.sessionCounts();
+    if (total - loggedIn >= limits.maxUnauthenticated) {
       return refuse('max unauthenticated', 'Too many connections waiting to log in; try again later.');
     }
     const count = this.perAddress.get(address) ?? 0;
