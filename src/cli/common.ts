@@ -62,3 +62,30 @@ export function collectSet(value: string, previous: Record<string, unknown> = {}
   if (eq < 1) throw new Error(`--set expects KEY=VALUE, got "${value}"`);
   return { ...previous, [value.slice(0, eq)]: parseScalar(value.slice(eq + 1)) };
 }
+
+/**
+ * Graceful stop on SIGTERM and SIGINT (and through the returned function, for
+ * the admin drain): runs `shutdown` with the grace period, then exits 0 —
+ * also when something in it hangs (a logger on a broken pipe, say).
+ */
+export function stopOnSignals(graceSec: number, log: pino.Logger, shutdown: (graceMs: number) => Promise<void>): (reason: string) => void {
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(0), graceSec * 1000 + 5000).unref();
+    void (async () => {
+      try {
+        log.info({ signal: reason, graceSec }, 'stopping');
+        await shutdown(graceSec * 1000);
+        log.info('stopped');
+        log.flush();
+      } finally {
+        process.exit(0);
+      }
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return stop;
+}

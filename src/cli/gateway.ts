@@ -1,5 +1,6 @@
 /** `ftpfleet gateway`: runs the FTP-aware gateway in front of a pool of FTP servers. */
 import { dirname, resolve } from 'node:path';
+import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { ConfigError, loadGatewayConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/gatewaySchema.js';
@@ -10,7 +11,7 @@ import { Metrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/opsServer.js';
 import { BackendPool } from '../gateway/backendPool.js';
 import { GatewayServer } from '../gateway/gatewayServer.js';
-import { collectSet, createDefender, createLogger, loadTls } from './common.js';
+import { collectSet, createDefender, createLogger, loadTls, stopOnSignals } from './common.js';
 
 function load(file: string | undefined, opts: Record<string, any>): GatewayConfig {
   const config = loadGatewayConfig({
@@ -68,30 +69,20 @@ export function gatewayCommand(): Command {
       metrics.watchSessions(() => server.sessionCounts());
       metrics.watchBackends(() => pool.all().map((b) => ({ name: b.config.name, up: b.up, draining: b.config.drain || b.removed, sessions: b.sessions })));
       await server.start();
-      const ops = config.ops.enabled
+      let ops: Server | null = null;
+      const stop = stopOnSignals(config.shutdown.grace, log, async (graceMs) => {
+        await server.stop(graceMs);
+        advertised.stop();
+        ops?.close();
+      });
+      ops = config.ops.enabled
         ? await startOpsServer(
             { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
-            { metrics, readiness: () => server.readiness(), drain: () => void stop('admin drain'), status: () => server.status() },
+            { metrics, readiness: () => server.readiness(), drain: () => stop('admin drain'), status: () => server.status() },
             log,
           )
         : null;
       log.info({ backends: config.backends.map((b) => `${b.name}=${b.host}:${b.port}`), strategy: config.balance.strategy }, 'ftpfleet gateway started');
-      let stopping = false;
-      async function stop(signal: string) {
-        if (stopping) return;
-        stopping = true;
-        setTimeout(() => process.exit(0), config.shutdown.grace * 1000 + 5000).unref();
-        try {
-          log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
-          await server.stop(config.shutdown.grace * 1000);
-          advertised.stop();
-          ops?.close();
-          log.info('stopped');
-          log.flush();
-        } finally {
-          process.exit(0);
-        }
-      }
       process.on('SIGHUP', () => {
         try {
           const next = load(opts.config, opts);
@@ -106,7 +97,5 @@ export function gatewayCommand(): Command {
           log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
         }
       });
-      process.on('SIGTERM', () => void stop('SIGTERM'));
-      process.on('SIGINT', () => void stop('SIGINT'));
     });
 }

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createServer } from 'node:net';
+import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
@@ -15,7 +16,7 @@ import { dataPeerIdentifier } from '../server/dataPeer.js';
 import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { Metrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/opsServer.js';
-import { collectSet, createDefender, createLogger, loadTls } from './common.js';
+import { collectSet, createDefender, createLogger, loadTls, stopOnSignals } from './common.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -132,13 +133,19 @@ export function serveCommand(): Command {
       metrics.watchDefender(server.ctx.defender);
       metrics.watchSessions(() => server.sessionCounts());
       await server.start();
-      const ops = config.ops.enabled
+      let ops: Server | null = null;
+      const stop = stopOnSignals(config.shutdown.grace, log, async (graceMs) => {
+        await server.stop(graceMs);
+        advertised.stop();
+        ops?.close();
+      });
+      ops = config.ops.enabled
         ? await startOpsServer(
             { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
             {
               metrics,
               readiness: () => server.readiness(),
-              drain: () => void stop('admin drain'),
+              drain: () => stop('admin drain'),
               status: () => server.status(),
             },
             log,
@@ -148,23 +155,6 @@ export function serveCommand(): Command {
         { users: users.size, storage: storages.describe(), passive: config.passive.portRange, version: process.env.npm_package_version },
         'ftpfleet started',
       );
-      let stopping = false;
-      async function stop(signal: string) {
-        if (stopping) return;
-        stopping = true;
-        // Exit even if something below hangs (a logger on a broken pipe, say).
-        setTimeout(() => process.exit(0), config.shutdown.grace * 1000 + 5000).unref();
-        try {
-          log.info({ signal, graceSec: config.shutdown.grace }, 'stopping');
-          await server.stop(config.shutdown.grace * 1000);
-          advertised.stop();
-          ops?.close();
-          log.info('stopped');
-          log.flush();
-        } finally {
-          process.exit(0);
-        }
-      }
       process.on('SIGHUP', () => {
         try {
           tls?.reload();
@@ -173,7 +163,5 @@ export function serveCommand(): Command {
           log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
         }
       });
-      process.on('SIGTERM', () => void stop('SIGTERM'));
-      process.on('SIGINT', () => void stop('SIGINT'));
     });
 }

@@ -4,10 +4,9 @@
  * GatewaySession per connection; health checks of the backends; readiness,
  * status and graceful stop.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
-import type { ProxyHeader } from '../net/proxyProtocol.js';
-import { readProxyHeader } from '../net/proxyReader.js';
+import { listenOnAll, readControlProxy } from '../net/controlListener.js';
 import type { Readiness } from '../ops/opsServer.js';
 import { formatReply, reply } from '../protocol/replies.js';
 import type { Backend } from './backendPool.js';
@@ -40,19 +39,13 @@ export class GatewayServer {
     if (this.ctx.tls && config.tls.implicitPort !== null) await this.listenAll(config.tls.implicitPort, true);
   }
 
-  private async listenAll(configured: number, implicitTls: boolean): Promise<void> {
-    let port = configured;
-    for (const host of this.ctx.config.listen.addresses) {
-      const server = createServer({ noDelay: true }, (socket) => void this.onConnection(socket, implicitTls));
-      server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
-      await listen(server, host, port).catch(async (err: NodeJS.ErrnoException) => {
-        // "::" fails where IPv6 is disabled: fall back to IPv4 on all interfaces.
-        if (host === '::' && err.code === 'EAFNOSUPPORT') await listen(server, '0.0.0.0', port);
-        else throw err;
-      });
+  private async listenAll(port: number, implicitTls: boolean): Promise<void> {
+    const servers = await listenOnAll(this.ctx.config.listen.addresses, port, (socket) => void this.onConnection(socket, implicitTls), (err) =>
+      this.ctx.log.error({ err }, 'listener error'),
+    );
+    for (const server of servers) {
       this.servers.push(server);
       const a = server.address() as AddressInfo;
-      port = a.port;
       this.ctx.log.info({ address: a.address, port: a.port, implicitTls: implicitTls || undefined }, 'gateway listening');
     }
   }
@@ -80,30 +73,14 @@ export class GatewayServer {
     if (change === 'up') log.info({ backend: b.config.name }, 'backend re-admitted');
   }
 
-  private async proxyHeaderOf(socket: Socket, peer: string): Promise<ProxyHeader | null | undefined> {
-    const pp = this.ctx.config.proxyProtocol;
-    if (pp.control === 'off') return null;
-    if (!this.trustedProxies.has(peer)) {
-      if (pp.untrusted === 'direct') return null;
-      this.ctx.log.warn({ client: peer }, 'connection from a peer not trusted to send PROXY headers refused');
-      this.ctx.metrics.connectionRefused('untrusted proxy peer');
-      socket.destroy();
-      return undefined;
-    }
-    try {
-      return await readProxyHeader(socket, pp.headerTimeout * 1000, pp.control === 'required');
-    } catch (err) {
-      this.ctx.log.warn({ client: peer, err: (err as Error).message }, 'PROXY header refused');
-      this.ctx.metrics.connectionRefused('proxy error');
-      socket.destroy();
-      return undefined;
-    }
-  }
-
   private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
     socket.on('error', () => {});
     const peer = normalizeAddress(socket.remoteAddress ?? '');
-    const proxy = await this.proxyHeaderOf(socket, peer);
+    const pp = this.ctx.config.proxyProtocol;
+    const proxy = await readControlProxy(socket, peer, { ...pp, trusted: this.trustedProxies }, (why, detail) => {
+      this.ctx.log.warn({ client: peer, err: detail }, why === 'proxy error' ? 'PROXY header refused' : detail);
+      this.ctx.metrics.connectionRefused(why);
+    });
     if (proxy === undefined) return;
     const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
     const { limits } = this.ctx.config;
@@ -186,14 +163,4 @@ export class GatewayServer {
       for (const s of this.sessions) s.socket.destroy();
     }
   }
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: false, backlog: 1024 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

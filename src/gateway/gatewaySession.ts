@@ -589,7 +589,7 @@ export class GatewaySession {
     }
     const decision = decideActiveTarget(named, this.clientAddress, this.config.active);
     if (!decision.ok) {
-      this.log.warn({ target: named.host, port: named.port, why: decision.why }, 'refused active connection');
+      this.log.warn({ target: named.host, port: named.port }, `refused active connection to ${decision.why}`);
       throw new LocalReply(reply(504, decision.message));
     }
     return decision.target;

@@ -19,7 +19,7 @@ export interface Endpoint {
 
 export type ActiveTargetDecision =
   | { ok: true; target: Endpoint; rewritten: boolean }
-  | { ok: false; why: 'foreign address' | 'privileged port'; message: string };
+  | { ok: false; why: 'another address' | 'a privileged port'; message: string };
 
 export function decideActiveTarget(named: Endpoint, clientAddress: string, policy: ActiveTargetPolicy): ActiveTargetDecision {
   let target = named;
@@ -34,10 +34,10 @@ export function decideActiveTarget(named: Endpoint, clientAddress: string, polic
     }
   }
   if (!policy.allowForeignAddress && !sameAddress(target.host, clientAddress)) {
-    return { ok: false, why: 'foreign address', message: 'Data connections go only to your own address.' };
+    return { ok: false, why: 'another address', message: 'Data connections go only to your own address.' };
   }
   if (!policy.allowPrivilegedPorts && target.port < 1024) {
-    return { ok: false, why: 'privileged port', message: 'Data connections go only to ports 1024 and up.' };
+    return { ok: false, why: 'a privileged port', message: 'Data connections go only to ports 1024 and up.' };
   }
   return { ok: true, target, rewritten };
 }

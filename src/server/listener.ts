@@ -3,11 +3,10 @@
  * limits and the defender's deny list and bans before a session is
  * created, and stops gracefully.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
-import type { ProxyHeader } from '../net/proxyProtocol.js';
-import { readProxyHeader } from '../net/proxyReader.js';
+import { listenOnAll, readControlProxy } from '../net/controlListener.js';
 import { formatReply, reply } from '../protocol/replies.js';
 import type { ServerContext } from './context.js';
 import { Session } from './session.js';
@@ -47,25 +46,13 @@ export class FtpServer {
     if (this.ctx.tls && tls.implicitPort !== null) await this.listenAll(tls.implicitPort, true);
   }
 
-  /** Listens on every configured address; port 0 picks one free port shared by all of them. */
-  private async listenAll(configured: number, implicitTls: boolean): Promise<void> {
-    let port = configured;
-    for (const host of this.ctx.config.listen.addresses) {
-      const server = createServer({ noDelay: true }, (socket) => void this.onConnection(socket, implicitTls));
-      server.on('error', (err) => this.log.error({ err }, 'listener error'));
-      try {
-        await listen(server, host, port);
-      } catch (err) {
-        // "::" fails where IPv6 is disabled: fall back to IPv4 on all interfaces.
-        if (host === '::' && (err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') {
-          await listen(server, '0.0.0.0', port);
-        } else {
-          throw err;
-        }
-      }
+  private async listenAll(port: number, implicitTls: boolean): Promise<void> {
+    const servers = await listenOnAll(this.ctx.config.listen.addresses, port, (socket) => void this.onConnection(socket, implicitTls), (err) =>
+      this.log.error({ err }, 'listener error'),
+    );
+    for (const server of servers) {
       this.servers.push(server);
       const a = server.address() as import('node:net').AddressInfo;
-      port = a.port;
       this.log.info({ address: a.address, port: a.port, implicitTls: implicitTls || undefined }, 'listening');
     }
   }
@@ -76,34 +63,14 @@ export class FtpServer {
     return n;
   }
 
-  /**
-   * Reads the balancer's PROXY header where the config asks for one. Returns
-   * undefined when the connection was refused (and closed) instead.
-   */
-  private async proxyHeaderOf(socket: Socket, peer: string): Promise<ProxyHeader | null | undefined> {
-    const pp = this.ctx.config.proxyProtocol;
-    if (pp.control === 'off') return null;
-    if (!this.trustedProxies.has(peer)) {
-      if (pp.untrusted === 'direct') return null;
-      this.log.warn({ client: peer }, 'connection from a peer not trusted to send PROXY headers refused');
-      this.ctx.metrics.connectionRefused('untrusted proxy peer');
-      socket.destroy();
-      return undefined;
-    }
-    try {
-      return await readProxyHeader(socket, pp.headerTimeout * 1000, pp.control === 'required');
-    } catch (err) {
-      this.log.warn({ client: peer, err: (err as Error).message }, 'PROXY header refused');
-      this.ctx.metrics.connectionRefused('proxy error');
-      socket.destroy();
-      return undefined;
-    }
-  }
-
   private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
     socket.on('error', () => {});
     const peer = normalizeAddress(socket.remoteAddress ?? '');
-    const proxy = await this.proxyHeaderOf(socket, peer);
+    const pp = this.ctx.config.proxyProtocol;
+    const proxy = await readControlProxy(socket, peer, { ...pp, trusted: this.trustedProxies }, (why, detail) => {
+      this.log.warn({ client: peer, err: detail }, why === 'proxy error' ? 'PROXY header refused' : detail);
+      this.ctx.metrics.connectionRefused(why);
+    });
     if (proxy === undefined) return;
     // Limits and bans apply to the real client, not to the balancer in front.
     const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
@@ -204,14 +171,4 @@ export class FtpServer {
       for (const s of this.sessions) s.socket.destroy();
     }
   }
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: false, backlog: 1024 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

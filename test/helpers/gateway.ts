@@ -2,11 +2,11 @@
  * Starts a real `ftpfleet gateway` process for a test, on loopback, in front
  * of the given backends. reload() rewrites its config and sends SIGHUP.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnLogged } from './loggedProcess.js';
 import { stringify } from 'yaml';
 import { ALICE, CLI, merge, type TestUser } from './server.js';
 
@@ -50,42 +50,7 @@ export async function startGateway(backends: GatewayBackend[], extra: Record<str
   );
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify(config));
-  const proc = spawn(process.execPath, [CLI, 'gateway', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Array<Record<string, any>> = [];
-  const waiters: Array<{ pred: (l: any) => boolean; resolve: (l: any) => void }> = [];
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let entry: Record<string, any>;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      return;
-    }
-    logs.push(entry);
-    for (const w of [...waiters]) {
-      if (w.pred(entry)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(entry);
-      }
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const waitForLog = (pred: (l: Record<string, any>) => boolean, ms = 10000) => {
-    const found = logs.find(pred);
-    if (found) return Promise.resolve(found);
-    return new Promise<Record<string, any>>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`no matching gateway log line within ${ms}ms; stderr: ${stderr}`)), ms);
-      waiters.push({ pred, resolve: (l) => (clearTimeout(t), res(l)) });
-      void exited.then((code) => rej(new Error(`gateway exited (${code}): ${stderr}`)));
-    });
-  };
-  try {
-    await waitForLog((l) => l.msg === 'ftpfleet gateway started', 30_000);
-  } catch (err) {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-    throw err;
-  }
+  const { proc, logs, exited, waitForLog } = await spawnLogged([CLI, 'gateway', '--config', file], 'ftpfleet gateway started');
   const port = logs.find((l) => l.msg === 'gateway listening')!.port as number;
   const opsPort = (logs.find((l) => l.msg === 'ops listening')?.port as number) ?? 0;
   let stopped = false;

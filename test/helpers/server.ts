@@ -2,11 +2,11 @@
  * Starts a real ftpfleet process for a test: its own temp directory, config,
  * users file and passive range, on loopback. Stop it with stop().
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { spawnLogged } from './loggedProcess.js';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/auth/passwords.js';
 
@@ -105,46 +105,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     options.config ?? {},
   );
   writeFileSync(join(dir, 'config.yaml'), stringify(config));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'config.yaml')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
-  });
-  const logs: Array<Record<string, any>> = [];
-  const waiters: Array<{ pred: (l: any) => boolean; resolve: (l: any) => void }> = [];
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let entry: Record<string, any>;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      return;
-    }
-    logs.push(entry);
-    for (const w of [...waiters]) {
-      if (w.pred(entry)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(entry);
-      }
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const waitForLog = (pred: (l: Record<string, any>) => boolean, ms = 10000) => {
-    const found = logs.find(pred);
-    if (found) return Promise.resolve(found);
-    return new Promise<Record<string, any>>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`no matching log line within ${ms}ms; stderr: ${stderr}`)), ms);
-      waiters.push({ pred, resolve: (l) => (clearTimeout(t), res(l)) });
-      void exited.then((code) => rej(new Error(`server exited (${code}): ${stderr}`)));
-    });
-  };
-  try {
-    await waitForLog((l) => l.msg === 'ftpfleet started', 30_000);
-  } catch (err) {
-    // A server that did not start in time must not outlive the test (it would keep the test process alive).
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-    throw err;
-  }
+  const { proc, logs, stderr, exited, waitForLog } = await spawnLogged([CLI, 'serve', '--config', join(dir, 'config.yaml')], 'ftpfleet started', options.env);
   const listening = logs.find((l) => l.msg === 'listening')!;
   const port = listening.port as number;
   let stopped = false;
@@ -155,7 +116,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     pasv,
     proc,
     logs,
-    stderr: () => stderr,
+    stderr,
     url: (user = ALICE, host = '127.0.0.1') =>
       `ftp://${encodeURIComponent(user.name)}:${encodeURIComponent(user.password)}@${host.includes(':') ? `[${host}]` : host}:${port}`,
     waitForLog,

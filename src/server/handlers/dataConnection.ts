@@ -62,7 +62,7 @@ function useActive(session: Session, named: HostPort): void {
   if (session.epsvAll) throw new BadSequenceError('EPSV ALL in effect; only EPSV is allowed.');
   const decision = decideActiveTarget(named, session.clientAddress, config.active);
   if (!decision.ok) {
-    session.log.warn({ target: named.host, port: named.port, why: decision.why }, 'refused active connection');
+    session.log.warn({ target: named.host, port: named.port }, `refused active connection to ${decision.why}`);
     throw new ActiveTargetRefusedError(decision.message);
   }
   const { target } = decision;
