@@ -103,6 +103,9 @@ export const gatewayConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     checkPassiveRange(c, ctx);
+    if (c.proxyProtocol.data !== 'off') {
+      ctx.addIssue({ code: 'custom', path: ['proxyProtocol', 'data'], message: 'the gateway reads PROXY headers on control connections only; set it to "off"' });
+    }
     const seen = new Set<string>();
     c.backends.forEach((b, i) => {
       if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `backend name "${b.name}" is used twice` });
