@@ -375,6 +375,33 @@ describe('gateway: balancing, health, drain and failures', { timeout: 240_000 },
     assert.match(metrics, new RegExp(`ftpfleet_gateway_backend_up\\{[^}]*backend="${first}"[^}]*draining="true"`));
   });
 
+  test("health by the node's /readyz: a node drained through its admin API is ejected", async () => {
+    const token = 'gateway-test-admin-token';
+    const a = await node({ ops: { port: 0, adminToken: token }, shutdown: { grace: 30 } });
+    const b = await node();
+    const opsOf = (srv: TestServer) => srv.logs.find((l) => l.msg === 'ops listening')!.port as number;
+    const gw = await gateway(
+      [
+        { name: 'a', port: a.port, health: { check: 'readyz', url: `http://127.0.0.1:${opsOf(a)}/readyz` } },
+        { name: 'b', port: b.port },
+      ],
+      { balance: { strategy: 'round-robin' } },
+    );
+    // A session on "a" that stays open keeps the drained node's process (and /readyz 503) alive.
+    const held = await RawClient.connect(a.port);
+    await held.login(ALICE.name, ALICE.password);
+    const res = await fetch(`http://127.0.0.1:${opsOf(a)}/admin/drain`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 202);
+    await gw.waitForLog((l) => l.msg === 'backend ejected' && l.backend === 'a', 15_000);
+    gw.logs.length = 0;
+    for (let i = 0; i < 3; i++) await curl([`${gw.url()}/`]);
+    assert.deepEqual(
+      gw.logs.filter((l) => l.msg === 'logged in').map((l) => l.backend),
+      ['b', 'b', 'b'],
+    );
+    held.close();
+  });
+
   test('no backend up: 421 at USER and /readyz 503', async () => {
     const gw = await gateway([{ name: 'nothing', port: 1 }]);
     const c = await RawClient.connect(gw.port);
