@@ -55,7 +55,7 @@ interface Options {
   baseline: string | null;
 }
 
-const ALL_MEASUREMENTS = ['retr', 'stor', 'ingest', 'storm', 'idle'];
+const ALL_MEASUREMENTS = ['retr', 'stor', 'ingest', 'storm', 'idle', 'gateway'];
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick');
@@ -680,6 +680,9 @@ async function main(): Promise<void> {
   };
 
   const series: Series[] = [];
+  /** The gateway overhead measurement (its own table: direct vs through the gateway, not server vs server). */
+  const gatewaySeries: Series[] = [];
+  let gateway: Server | null = null;
   const loads: Record<string, string> = { start: loadBefore };
   const result = () => ({
     date: started.toISOString(),
@@ -690,6 +693,7 @@ async function main(): Promise<void> {
     servers: servers.map((s) => ({ name: s.name, version: s.version, auth: s.auth, notes: s.notes, forking: s.forking })),
     skipped,
     series,
+    ...(gatewaySeries.length > 0 ? { gateway: gatewaySeries } : {}),
   });
   const save = () => {
     mkdirSync(dirname(o.json), { recursive: true });
@@ -918,8 +922,21 @@ async function main(): Promise<void> {
         await sleep(3000);
       }
     }
+
+    // 6. Gateway overhead: the same node directly and through `ftpfleet gateway` in front of it.
+    if (o.only.has('gateway')) {
+      const node = servers.find((s) => s.name === 'ftpfleet-nofsync') ?? servers.find((s) => s.name === 'ftpfleet');
+      if (!node) skipped.push('gateway: needs the ftpfleet or ftpfleet-nofsync server (--servers)');
+      else {
+        gateway = await startGateway(o, work, node, portBase++, [pasvBase, pasvBase + 999]);
+        pasvBase += 1000;
+        log(`  started gateway (pid ${gateway.pid}) on 127.0.0.1:${gateway.port} in front of ${node.name}`);
+        await measureGateway(o, node, gateway, bigName, big, gatewaySeries, loads, save);
+      }
+    }
   } finally {
     loads.end = loadavg();
+    if (gateway) await stopServer(gateway).catch(() => {});
     await cleanup();
     await sleep(500);
     removeCgroups();
@@ -928,6 +945,117 @@ async function main(): Promise<void> {
   writeMarkdown(o, result());
   if (!o.keep) rmSync(work, { recursive: true, force: true });
   log(`done: ${o.out}, ${o.json}; load ${loadBefore} → ${loads.end}`);
+}
+
+// ---------------------------------------------------------------- gateway overhead
+
+/** `ftpfleet gateway` on 127.0.0.1:port in front of `node` (plain FTP, dataPolicy "client"), in its own cgroup. */
+async function startGateway(o: Options, work: string, node: Server, port: number, pasv: [number, number]): Promise<Server> {
+  const dir = join(work, 'gateway');
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    nodeId: 'bench-gateway',
+    listen: { addresses: ['127.0.0.1'], port },
+    backends: [{ name: node.name, host: '127.0.0.1', port: node.port, dataPolicy: 'client' }],
+    passive: { portRange: `${pasv[0]}-${pasv[1]}` },
+    tls: { enabled: false },
+    limits: { maxSessions: 30000, maxSessionsPerAddress: 30000, maxUnauthenticated: 30000, defender: { allow: ['127.0.0.0/8'] } },
+    ops: { enabled: false },
+    log: { level: 'info' },
+  };
+  writeFileSync(join(dir, 'gateway.yaml'), stringify(config));
+  const fd = logFd(work, 'gateway');
+  const nodeArgs = o.nodeArgs.map((a) => a.replace('{{PROF}}', join(work, 'gateway-prof')));
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'gateway', '--config', join(dir, 'gateway.yaml')], { stdio: ['ignore', fd, fd], cwd: dir });
+  proc.on('error', () => {});
+  const gw: Server = {
+    ...node,
+    name: 'gateway',
+    port,
+    pasv,
+    version: 'ftpfleet gateway (this build)',
+    proc,
+    pid: proc.pid!,
+    cgroup: makeCgroup('gateway'),
+    notes: `in front of ${node.name}`,
+  };
+  joinCgroup(gw.cgroup, gw.pid);
+  await waitReady(port, proc);
+  return gw;
+}
+
+/**
+ * RETR (passive and active) and STOR of the big file with curl, to the node
+ * directly and through the gateway, interleaved (run r: direct first when r
+ * is even), at least 3 runs. Each sample carries the node's CPU (serverCpu)
+ * and the gateway's (extra.gatewayCpu).
+ */
+async function measureGateway(
+  o: Options,
+  node: Server,
+  gw: Server,
+  bigName: string,
+  big: string,
+  out: Series[],
+  loads: Record<string, string>,
+  save: () => void,
+): Promise<void> {
+  const bytes = o.sizeMiB * MiB;
+  const runs = Math.max(3, o.runs);
+  const target = (via: 'direct' | 'gateway') => (via === 'direct' ? node : gw);
+  if (o.warmup) {
+    // a fresh Node.js process (see the warm-up above); the node has had its own
+    for (let i = 0; i < 2; i++) {
+      await curl(['-r', `0-${Math.min(256, o.sizeMiB) * MiB - 1}`, '-o', '/dev/null', url(gw, bigName)]);
+      await curl(['-T', big, url(gw, 'gw-warm.bin')]);
+    }
+    rmSync(join(node.root, 'gw-warm.bin'), { force: true });
+  }
+  await sh('cat', [big]).catch(() => {});
+  const kinds = [
+    { key: 'gateway_retr_passive', title: `RETR ${o.sizeMiB} MiB, curl, passive`, up: false, active: false },
+    { key: 'gateway_retr_active', title: `RETR ${o.sizeMiB} MiB, curl, active (-P 127.0.0.1)`, up: false, active: true },
+    { key: 'gateway_stor', title: `STOR ${o.sizeMiB} MiB, curl, passive`, up: true, active: false },
+  ];
+  for (const k of kinds) {
+    const s: Series = { key: k.key, title: k.title, unit: 'MB/s', better: 'higher', samples: {}, notes: [] };
+    out.push(s);
+    loads[k.key] = loadavg();
+    for (let run = 0; run < runs; run++) {
+      const order: Array<'direct' | 'gateway'> = run % 2 === 0 ? ['direct', 'gateway'] : ['gateway', 'direct'];
+      for (const via of order) {
+        try {
+          if (k.up) await syncDisks();
+          const name = `gw-up-${via}-${run}.bin`;
+          const cpuNode0 = treeCpu(node);
+          const cpuGw0 = treeCpu(gw);
+          const args = k.up
+            ? ['-T', big, '-w', '%{size_upload} %{time_total}', url(target(via), name)]
+            : [...(k.active ? ['-P', '127.0.0.1'] : []), '-o', '/dev/null', '-w', '%{size_download} %{time_total}', url(target(via), bigName)];
+          const r = await curl(args);
+          await sleep(300);
+          const serverCpu = treeCpu(node) - cpuNode0;
+          const gatewayCpu = treeCpu(gw) - cpuGw0;
+          const [size, time] = r.out.split(' ').map(Number) as [number, number];
+          if (k.up) {
+            const stored = statSync(join(node.root, name)).size;
+            rmSync(join(node.root, name), { force: true });
+            if (stored !== bytes) throw new Error(`stored ${stored} bytes of ${bytes}`);
+          }
+          if (size !== bytes) throw new Error(`moved ${size} bytes of ${bytes}`);
+          const sample: Sample = { value: size / time / 1e6, serverCpu, clientCpu: r.cpu, bytes: size, extra: via === 'gateway' ? { gatewayCpu } : {} };
+          (s.samples[via] ??= []).push(sample);
+          log(`  ${k.key} run ${run + 1} ${via}: ${fmt(sample.value)} MB/s (node cpu ${serverCpu.toFixed(2)} s${via === 'gateway' ? `, gateway cpu ${gatewayCpu.toFixed(2)} s` : ''})`);
+        } catch (err) {
+          s.notes.push(`${via} run ${run + 1}: ${(err as Error).message}`);
+          log(`  ${k.key} run ${run + 1} ${via}: FAILED ${(err as Error).message}`);
+        }
+        save();
+      }
+    }
+    const med = (v: string) => median((s.samples[v] ?? []).map((x) => x.value));
+    log(`  ${k.key}: gateway ÷ direct = ${fmt(med('gateway') / med('direct'))}`);
+  }
 }
 
 // ---------------------------------------------------------------- report
@@ -1054,7 +1182,29 @@ function writeMarkdown(o: Options, r: ReturnType<typeof Object>): void {
       md.push(`| ${s.title} | ${v} | ${peers.map((p) => (Number.isFinite(ratio(p)) ? `${fmt(ratio(p))}×` : '–')).join(' | ')} | ${Number.isFinite(bestRatio) ? `${fmt(bestRatio)}×` : '–'} | ${t?.label ?? ''} | ${met} |`);
     }
   }
-  const notes = res.series.flatMap((s) => s.notes.map((n) => `${s.key}: ${n}`));
+  const gw = (r as { gateway?: Series[] }).gateway;
+  if (gw && gw.length > 0) {
+    const runs = Math.max(...gw.map((s) => (s.samples.direct ?? []).length));
+    md.push('');
+    md.push('### Gateway overhead');
+    md.push('');
+    md.push(
+      `One ftpfleet node reached directly and through \`ftpfleet gateway\` in front of it (backend dataPolicy "client", plain FTP, all on 127.0.0.1); ` +
+        `curl, ${runs} interleaved runs, medians. CPU per GiB: user+sys seconds of the gateway process, and of the node, per GiB moved.`,
+    );
+    md.push('');
+    md.push('| transfer | direct MB/s | through gateway MB/s | gateway ÷ direct | gateway CPU s/GiB | node CPU s/GiB, direct | node CPU s/GiB, via gateway |');
+    md.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const s of gw) {
+      const m = (k: string) => median((s.samples[k] ?? []).map((x) => x.value));
+      const perGiB = (k: string, cpu: (x: Sample) => number) => median((s.samples[k] ?? []).map((x) => cpu(x) / ((x.bytes ?? NaN) / 2 ** 30)));
+      const gwCpu = perGiB('gateway', (x) => Number(x.extra?.gatewayCpu ?? NaN));
+      md.push(
+        `| ${s.title} | ${fmt(m('direct'))} | ${fmt(m('gateway'))} | ${fmt(m('gateway') / m('direct'))}× | ${fmt(gwCpu)} | ${fmt(perGiB('direct', (x) => x.serverCpu ?? NaN))} | ${fmt(perGiB('gateway', (x) => x.serverCpu ?? NaN))} |`,
+      );
+    }
+  }
+  const notes = [...res.series, ...(gw ?? [])].flatMap((s) => s.notes.map((n) => `${s.key}: ${n}`));
   if (notes.length > 0) {
     md.push('');
     md.push('Notes from this run:');
