@@ -90,7 +90,8 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) {
+// `node --test dist/test/` also runs this file, without arguments, as if it were a test: then it does nothing.
+if (isMain() && process.argv.length > 2) {
   const [host, port, path] = process.argv.slice(2);
   if (!host || !port || !path) {
     process.stderr.write('usage: node s3forward.js LISTEN_HOST LISTEN_PORT UNIX_SOCKET_PATH\n');
