@@ -151,11 +151,6 @@ export class GatewaySession {
     return this.ctx.config;
   }
 
-  /** Who passive data connections must come from (the balancer's address when only control has PROXY). */
-  private get dataPeer(): string {
-    return this.config.proxyProtocol.data === 'off' ? this.tcpPeer : this.clientAddress;
-  }
-
   start(): void {
     const { tcp } = this;
     tcp.setNoDelay(true);
@@ -606,9 +601,10 @@ export class GatewaySession {
     });
   }
 
+  /** Data connections come from the control connection's TCP peer (the gateway reads no PROXY header on them). */
   private async passiveClientLeg(): Promise<PassiveDataChannel> {
     const { metrics } = this.ctx;
-    return this.leasePassive(this.localAddress, this.config.passive.requireSameAddress ? this.dataPeer : null, (address) => {
+    return this.leasePassive(this.localAddress, this.config.passive.requireSameAddress ? this.tcpPeer : null, (address) => {
       this.log.warn({ from: address }, 'refused data connection from another address');
       metrics.dataFailure('peer_mismatch');
       this.ctx.defender.record(address, 'foreignDataConnection');
