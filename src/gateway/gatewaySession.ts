@@ -20,8 +20,9 @@ import type { Defender, Offence } from '../net/defender.js';
 import { PassivePortsExhaustedError, type PassivePortPool } from '../net/passivePortPool.js';
 import { encodeProxyV2, type ProxyHeader } from '../net/proxyProtocol.js';
 import { acceptTls, type TlsProvider } from '../net/tls.js';
+import { ControlChannel } from '../net/controlChannel.js';
 import type { Metrics } from '../ops/metrics.js';
-import { LineSplitter, parseCommandLine } from '../protocol/commandLine.js';
+import { parseCommandLine } from '../protocol/commandLine.js';
 import {
   formatEpsvArg,
   formatPasvArg,
@@ -33,7 +34,7 @@ import {
   type HostPort,
 } from '../protocol/hostPort.js';
 import { isPreliminary } from '../protocol/replyParser.js';
-import { formatReply, reply, type Reply } from '../protocol/replies.js';
+import { reply, type Reply } from '../protocol/replies.js';
 import { BackendControl, BackendGoneError, backendTlsOptions, startTls } from './backendControl.js';
 import type { Backend, BackendPool } from './backendPool.js';
 import { DataRelay } from './dataRelay.js';
@@ -103,29 +104,22 @@ export class GatewaySession {
   readonly localAddress: string;
   readonly localPort: number;
   log: Logger;
-  socket: Socket;
 
   backend: Backend | null = null;
   private control: BackendControl | null = null;
   loggedIn = false;
   private userName: string | null = null;
-  private tlsContext: SecureContext | null = null;
   private pbszDone = false;
   private protectData = false;
   private epsvAll = false;
   private backendLacksEpsv = false;
   private data: DataPlan | null = null;
   private transfer: RunningTransfer | null = null;
-  private readonly splitter: LineSplitter;
   private readonly queue: Array<{ verb: string; arg: string }> = [];
   private pumping = false;
-  private closed = false;
   private draining = false;
   private preLoginCommands = 0;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private loginTimer: NodeJS.Timeout | null = null;
-  private lineTimer: NodeJS.Timeout | null = null;
-  private readonly onClientData = (chunk: Buffer) => this.onData(chunk);
+  private readonly client: ControlChannel;
 
   constructor(
     private readonly tcp: Socket,
@@ -133,7 +127,6 @@ export class GatewaySession {
     private readonly onClose: (s: GatewaySession) => void,
     private readonly options: { implicitTls: boolean; proxy: ProxyHeader | null },
   ) {
-    this.socket = tcp;
     const { proxy } = options;
     this.id = proxy?.uniqueId ?? randomBytes(6).toString('hex');
     this.tcpPeer = normalizeAddress(tcp.remoteAddress ?? '');
@@ -144,7 +137,32 @@ export class GatewaySession {
     this.connectedTo = proxy?.destination ? normalizeAddress(proxy.destination.address) : this.localAddress;
     this.connectedPort = proxy?.destination?.port ?? this.localPort;
     this.log = ctx.log.child({ session: this.id, client: this.clientAddress });
-    this.splitter = new LineSplitter(ctx.config.limits.maxLineLength);
+    const { limits, tls } = ctx.config;
+    this.client = new ControlChannel(tcp, {
+      log: this.log,
+      maxLineLength: limits.maxLineLength,
+      idleTimeout: limits.idleTimeout,
+      loginTimeout: limits.loginTimeout,
+      commandLineTimeout: limits.commandLineTimeout,
+      handshakeTimeout: tls.handshakeTimeout,
+      busy: () => this.transfer !== null,
+      onLine: (line) => this.onLine(line),
+      onReply: (code) => ctx.metrics.reply(code),
+      onClosed: (unannounced) => this.cleanup(unannounced),
+    });
+  }
+
+  /** The client's control connection (TLS once secured). */
+  get socket(): Socket {
+    return this.client.socket;
+  }
+
+  private get tlsContext(): SecureContext | null {
+    return this.client.tlsContext;
+  }
+
+  private get closed(): boolean {
+    return this.client.closed;
   }
 
   private get config(): GatewayConfig {
@@ -152,44 +170,31 @@ export class GatewaySession {
   }
 
   start(): void {
-    const { tcp } = this;
-    tcp.setNoDelay(true);
-    tcp.on('error', (err) => this.log.debug({ err: err.message }, 'client connection error'));
-    tcp.on('close', () => this.cleanup());
     this.log.info({ local: this.localAddress, implicitTls: this.options.implicitTls || undefined }, 'session opened');
-    this.startLoginTimer();
-    this.touch();
+    this.client.startLoginTimer();
     if (!this.options.implicitTls) {
-      tcp.on('data', this.onClientData);
-      tcp.resume();
+      this.client.listen();
       this.send(reply(220, this.config.banner));
       return;
     }
     this.secureControl().then(
       () => {
+        this.client.touch();
         this.pbszDone = this.protectData = true;
         this.send(reply(220, this.config.banner));
       },
-      () => tcp.destroy(),
+      () => this.tcp.destroy(),
     );
   }
 
   /* ---------- the client connection ---------- */
 
   send(r: Reply): void {
-    if (this.closed || this.socket.destroyed) return;
-    this.ctx.metrics.reply(r.code);
-    this.socket.write(formatReply(r));
+    this.client.send(r);
   }
 
   closeWith(r: Reply, why: string): void {
-    if (this.closed) return;
-    this.log.info({ why }, 'closing session');
-    this.send(r);
-    this.closed = true;
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-    this.cleanup();
+    if (this.client.closeWith(r, why)) this.cleanup(false);
   }
 
   /** Gateway stop: close now if idle, else after the running transfer. */
@@ -198,73 +203,31 @@ export class GatewaySession {
     if (!this.transfer && !this.pumping) this.closeWith(reply(421, 'Gateway shutting down.'), 'shutdown');
   }
 
-  private cleanup(): void {
-    for (const t of [this.idleTimer, this.loginTimer, this.lineTimer]) if (t) clearTimeout(t);
-    this.idleTimer = this.loginTimer = this.lineTimer = null;
+  private cleanup(logClosed: boolean): void {
+    this.client.stopTimers();
     this.transfer?.relay?.abort();
     this.closeData();
     this.dropBackend();
-    if (!this.closed) {
-      this.closed = true;
-      this.log.info('session closed');
-    }
+    if (logClosed) this.log.info('session closed');
     this.queue.length = 0;
     this.onClose(this);
   }
 
-  private touch(): void {
-    const idle = this.config.limits.idleTimeout;
-    if (idle <= 0 || this.closed) return;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.transfer) this.touch();
-      else this.closeWith(reply(421, `Idle timeout (${idle}s); closing control connection.`), 'idle timeout');
-    }, idle * 1000);
-  }
-
-  private startLoginTimer(): void {
-    const limit = this.config.limits.loginTimeout;
-    if (this.loginTimer) clearTimeout(this.loginTimer);
-    if (limit > 0) this.loginTimer = setTimeout(() => this.closeWith(reply(421, 'Login timeout.'), 'login timeout'), limit * 1000);
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.closed) return;
-    this.touch();
-    for (const line of this.splitter.push(chunk)) {
-      if (line === 'oversize') {
-        this.queue.push({ verb: '', arg: 'oversize' });
-        continue;
-      }
+  private onLine(line: Buffer | 'oversize'): void {
+    if (line === 'oversize') this.queue.push({ verb: '', arg: 'oversize' });
+    else {
       const parsed = parseCommandLine(line);
       if (!parsed.ok) {
         if (parsed.reason !== 'empty') this.queue.push({ verb: '', arg: parsed.reason });
-        continue;
+      } else if (parsed.command.verb === 'ABOR' && this.transfer) {
+        // ABOR interrupts a running transfer (RFC 959 §4.1.3); it does not wait its turn.
+        void this.abortTransfer();
+      } else {
+        this.queue.push(parsed.command);
       }
-      const { verb, arg } = parsed.command;
-      // ABOR interrupts a running transfer (RFC 959 §4.1.3); it does not wait its turn.
-      if (verb === 'ABOR' && this.transfer) void this.abortTransfer();
-      else this.queue.push({ verb, arg });
     }
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
-    this.watchLine();
+    if (this.queue.length >= MAX_QUEUED) this.client.pause();
     if (!this.pumping) void this.pump();
-  }
-
-  /** Caps how long one command line may take to arrive (slow clients). */
-  private watchLine(): void {
-    const limit = this.config.limits.commandLineTimeout;
-    if (!this.splitter.midLine || this.closed) {
-      if (this.lineTimer) clearTimeout(this.lineTimer);
-      this.lineTimer = null;
-      return;
-    }
-    if (this.lineTimer || limit <= 0) return;
-    this.lineTimer = setTimeout(() => {
-      this.lineTimer = null;
-      if (this.socket.isPaused()) this.watchLine();
-      else this.closeWith(reply(421, `Command line not completed within ${limit}s; closing control connection.`), 'command line timeout');
-    }, limit * 1000);
   }
 
   private async pump(): Promise<void> {
@@ -282,7 +245,7 @@ export class GatewaySession {
           this.send(reply(451, 'Local error in processing.'));
         }
       }
-      if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused() && !this.closed) this.socket.resume();
+      if (this.queue.length < MAX_QUEUED / 2) this.client.resume();
     }
     this.pumping = false;
     if (this.draining && !this.transfer) this.drain();
@@ -327,7 +290,7 @@ export class GatewaySession {
         this.dropBackend();
         this.loggedIn = false;
         this.userName = null;
-        this.startLoginTimer();
+        this.client.startLoginTimer();
         return this.send(reply(220, 'Ready for a new user.'));
       case 'FEAT':
         return this.feat();
@@ -379,20 +342,8 @@ export class GatewaySession {
   }
 
   private async secureControl(): Promise<void> {
-    const context = this.ctx.tls!.sessionContext();
-    this.socket.removeListener('data', this.onClientData);
-    try {
-      const secure = await acceptTls(this.tcp, context, this.config.tls.handshakeTimeout * 1000);
-      secure.on('error', (err) => this.log.debug({ err: err.message }, 'client TLS error'));
-      secure.on('close', () => this.tcp.destroy());
-      secure.on('data', this.onClientData);
-      this.socket = secure;
-      this.tlsContext = context;
-      this.log.info({ protocol: secure.getProtocol() }, 'client control connection secured');
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'client TLS handshake failed');
-      throw err;
-    }
+    const secure = await this.client.secure(this.ctx.tls!.sessionContext());
+    this.log.info({ protocol: secure.getProtocol() }, 'client control connection secured');
   }
 
   private prot(arg: string): void {
@@ -425,7 +376,7 @@ export class GatewaySession {
     const r = await this.ask(line);
     if (r.code === 230) {
       this.loggedIn = true;
-      if (this.loginTimer) clearTimeout(this.loginTimer);
+      this.client.endLoginTimer();
       this.ctx.metrics.login(true);
       this.log.info({ backend: this.backend!.config.name }, 'logged in');
     } else if (r.code === 530) {
@@ -700,7 +651,7 @@ export class GatewaySession {
       const bytes = direction === 'upload' ? outcome.up : outcome.down;
       this.log.info({ command: verb, direction, clientMode: legs.client.mode, backendMode: legs.backendMode, bytes, seconds: (Date.now() - started) / 1000, result: outcome.result }, 'transfer');
       this.ctx.metrics.transfer(direction, legs.client.mode, outcome.result, bytes);
-      this.touch();
+      this.client.touch();
     }
   }
 

@@ -14,9 +14,9 @@ import type { Permission, TlsPolicy } from '../config/schema.js';
 import { normalizeAddress } from '../net/addressMatch.js';
 import type { ProxyHeader } from '../net/proxyProtocol.js';
 import type { Offence } from '../net/defender.js';
-import { LineSplitter, parseCommandLine } from '../protocol/commandLine.js';
+import { parseCommandLine } from '../protocol/commandLine.js';
 import { MLST_FACTS, type MlstFact } from '../protocol/listing.js';
-import { formatReply, reply, type Reply } from '../protocol/replies.js';
+import { reply, type Reply } from '../protocol/replies.js';
 import { resolveVirtual } from '../protocol/virtualPath.js';
 import type { Storage, Upload } from '../storage/storage.js';
 import { storageErrorCause } from '../storage/errors.js';
@@ -35,6 +35,7 @@ import {
 } from './errors.js';
 import { COMMANDS } from './handlers/index.js';
 import { acceptTls } from '../net/tls.js';
+import { ControlChannel } from '../net/controlChannel.js';
 import { receiveFromClient, sendToClient } from './transfer.js';
 
 export interface SessionOptions {
@@ -51,8 +52,6 @@ const NOT_IMPLEMENTED = new Set(['SMNT', 'SITE', 'ADAT', 'MIC', 'CONF', 'ENC', '
 
 /** Commands waiting behind a transfer; past this the socket stops being read. */
 const MAX_QUEUED = 32;
-/** A client that does not read its replies is dropped past this. */
-const MAX_UNSENT_REPLY_BYTES = 1 << 20;
 const BANNED_TEXT = 'Too many errors from your address; try again later.';
 
 interface RunningTransfer {
@@ -105,28 +104,18 @@ export class Session {
   hashAlgorithm: HashAlgorithm = 'SHA-256';
   epsvAll = false;
   clientName: string | null = null;
-  /** Control-connection TLS (RFC 4217): its context, once AUTH TLS or implicit TLS succeeded. */
-  tlsContext: SecureContext | null = null;
   pbszDone = false;
   /** PROT P: data connections are TLS too. */
   protectData = false;
 
   private dataChannel: DataChannel | null = null;
   transfer: RunningTransfer | null = null;
-  private readonly splitter: LineSplitter;
   private readonly queue: Array<() => Promise<void>> = [];
   private pumping = false;
-  private closed = false;
   private draining = false;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private loginTimer: NodeJS.Timeout | null = null;
-  private lineTimer: NodeJS.Timeout | null = null;
   /** Commands before login other than USER and PASS. */
   private preLoginCommands = 0;
-
-  /** The control connection: the TCP socket, or the TLS socket over it after AUTH TLS. */
-  socket: Socket;
-  private readonly onControlData = (chunk: Buffer) => this.onData(chunk);
+  private readonly control: ControlChannel;
 
   constructor(
     private readonly tcp: Socket,
@@ -134,7 +123,6 @@ export class Session {
     private readonly onClose: (session: Session) => void,
     private readonly options: SessionOptions = { implicitTls: false, proxy: null },
   ) {
-    this.socket = tcp;
     const { proxy } = options;
     this.id = proxy?.uniqueId ?? randomBytes(6).toString('hex');
     this.tcpPeer = normalizeAddress(tcp.remoteAddress ?? '');
@@ -143,7 +131,33 @@ export class Session {
     this.clientAddress = proxy?.source ? normalizeAddress(proxy.source.address) : this.tcpPeer;
     this.connectedTo = proxy?.destination ? normalizeAddress(proxy.destination.address) : this.localAddress;
     this.log = ctx.log.child({ session: this.id, client: this.clientAddress });
-    this.splitter = new LineSplitter(ctx.config.limits.maxLineLength);
+    const { limits, tls } = ctx.config;
+    this.control = new ControlChannel(tcp, {
+      log: this.log,
+      maxLineLength: limits.maxLineLength,
+      idleTimeout: limits.idleTimeout,
+      loginTimeout: limits.loginTimeout,
+      commandLineTimeout: limits.commandLineTimeout,
+      handshakeTimeout: tls.handshakeTimeout,
+      busy: () => this.transfer !== null,
+      onLine: (line) => this.onLine(line),
+      onReply: (code) => ctx.metrics.reply(code),
+      onClosed: (unannounced) => this.cleanup(unannounced),
+    });
+  }
+
+  /** The control connection: the TCP socket, or the TLS socket over it after AUTH TLS. */
+  get socket(): Socket {
+    return this.control.socket;
+  }
+
+  /** Control-connection TLS (RFC 4217): its context, once AUTH TLS or implicit TLS succeeded. */
+  get tlsContext(): SecureContext | null {
+    return this.control.tlsContext;
+  }
+
+  private get closed(): boolean {
+    return this.control.closed;
   }
 
   get config() {
@@ -151,10 +165,6 @@ export class Session {
   }
 
   start(): void {
-    const { tcp } = this;
-    tcp.setNoDelay(true);
-    tcp.on('error', (err) => this.log.debug({ err: err.message }, 'control connection error'));
-    tcp.on('close', () => this.cleanup());
     this.log.info(
       {
         local: this.localAddress,
@@ -164,21 +174,20 @@ export class Session {
       },
       'session opened',
     );
-    this.startLoginTimer();
-    this.touch();
+    this.control.startLoginTimer();
     if (!this.options.implicitTls) {
-      tcp.on('data', this.onControlData);
-      tcp.resume(); // paused if a PROXY header was read first
+      this.control.listen();
       this.send(reply(220, this.config.banner));
       return;
     }
     // Implicit FTPS: TLS from the first byte, and data protected by default.
     this.secureControl().then(
       () => {
+        this.control.touch();
         this.pbszDone = this.protectData = true;
         this.send(reply(220, this.config.banner));
       },
-      () => tcp.destroy(),
+      () => this.tcp.destroy(),
     );
   }
 
@@ -189,20 +198,8 @@ export class Session {
   async secureControl(): Promise<void> {
     const provider = this.ctx.tls;
     if (!provider) throw new Error('TLS is not configured');
-    const context = provider.sessionContext();
-    this.socket.removeListener('data', this.onControlData);
-    try {
-      const secure = await acceptTls(this.tcp, context, this.config.tls.handshakeTimeout * 1000);
-      secure.on('error', (err) => this.log.debug({ err: err.message }, 'control TLS error'));
-      secure.on('close', () => this.tcp.destroy());
-      secure.on('data', this.onControlData);
-      this.socket = secure;
-      this.tlsContext = context;
-      this.log.info({ protocol: secure.getProtocol(), cipher: secure.getCipher().name }, 'control connection secured');
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'control TLS handshake failed');
-      throw err;
-    }
+    const secure = await this.control.secure(provider.sessionContext());
+    this.log.info({ protocol: secure.getProtocol(), cipher: secure.getCipher().name }, 'control connection secured');
   }
 
   /** The TLS policy in force: the user's own (by login name) or the server's. */
@@ -211,25 +208,12 @@ export class Session {
   }
 
   send(r: Reply): void {
-    if (this.closed || this.socket.destroyed) return;
-    this.ctx.metrics.reply(r.code);
-    this.socket.write(formatReply(r));
-    if (this.socket.writableLength > MAX_UNSENT_REPLY_BYTES) {
-      this.log.warn('client does not read replies; closing');
-      this.socket.destroy();
-    }
+    this.control.send(r);
   }
 
   /** Sends a final reply and closes the connection once it is written. */
   closeWith(r: Reply, why: string): void {
-    if (this.closed) return;
-    this.log.info({ why }, 'closing session');
-    this.send(r);
-    this.closed = true;
-    this.socket.end();
-    // A client that never reads could keep the socket half-open: cut it.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-    this.cleanup();
+    if (this.control.closeWith(r, why)) this.cleanup(false);
   }
 
   /** Graceful stop: close now if idle, else right after the running transfer. */
@@ -238,65 +222,21 @@ export class Session {
     if (!this.transfer && !this.pumping) this.closeWith(reply(421, 'Server shutting down.'), 'shutdown');
   }
 
-  private cleanup(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (this.loginTimer) clearTimeout(this.loginTimer);
-    if (this.lineTimer) clearTimeout(this.lineTimer);
-    this.idleTimer = this.loginTimer = this.lineTimer = null;
+  private cleanup(logClosed: boolean): void {
+    this.control.stopTimers();
     this.closeDataChannel();
     this.transfer?.controller.abort();
-    if (!this.closed) {
-      this.closed = true;
-      this.log.info("session closed");
-    }
+    if (logClosed) this.log.info('session closed');
     this.queue.length = 0;
     this.onClose(this);
   }
 
-  /** Restarts the idle timer; it does not run out while a transfer is active. */
-  private touch(): void {
-    const idle = this.config.limits.idleTimeout;
-    if (idle <= 0 || this.closed) return;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (this.transfer) this.touch();
-      else this.closeWith(reply(421, `Idle timeout (${idle}s); closing control connection.`), 'idle timeout');
-    }, idle * 1000);
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.closed) return;
-    this.touch();
-    for (const line of this.splitter.push(chunk)) {
-      if (line === 'oversize') {
-        this.log.warn({ max: this.config.limits.maxLineLength }, 'command line too long');
-        this.enqueue(async () => this.reject(reply(500, 'Command line too long.'), 'protocolAbuse'));
-      } else {
-        this.onLine(line);
-      }
-    }
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
-    this.watchLine();
-  }
-
-  /** Caps how long one command line may take to arrive, from its first byte (slow clients). */
-  private watchLine(): void {
-    const limit = this.config.limits.commandLineTimeout;
-    if (!this.splitter.midLine || this.closed) {
-      if (this.lineTimer) clearTimeout(this.lineTimer);
-      this.lineTimer = null;
+  private onLine(line: Buffer | 'oversize'): void {
+    if (line === 'oversize') {
+      this.log.warn({ max: this.config.limits.maxLineLength }, 'command line too long');
+      this.enqueue(async () => this.reject(reply(500, 'Command line too long.'), 'protocolAbuse'));
       return;
     }
-    if (this.lineTimer || limit <= 0) return;
-    this.lineTimer = setTimeout(() => {
-      this.lineTimer = null;
-      // Not the client's fault while we have stopped reading (commands queued behind a transfer).
-      if (this.socket.isPaused()) this.watchLine();
-      else this.closeWith(reply(421, `Command line not completed within ${limit}s; closing control connection.`), 'command line timeout');
-    }, limit * 1000);
-  }
-
-  private onLine(line: Buffer): void {
     const parsed = parseCommandLine(line);
     if (!parsed.ok) {
       if (parsed.reason === 'empty') return;
@@ -318,6 +258,7 @@ export class Session {
 
   private enqueue(task: () => Promise<void>): void {
     this.queue.push(task);
+    if (this.queue.length >= MAX_QUEUED) this.control.pause();
     if (!this.pumping) void this.pump();
   }
 
@@ -326,7 +267,7 @@ export class Session {
     while (this.queue.length > 0 && !this.closed) {
       const task = this.queue.shift()!;
       await task();
-      if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
+      if (this.queue.length < MAX_QUEUED / 2) this.control.resume();
     }
     this.pumping = false;
     if (this.draining && !this.transfer) this.drain();
@@ -535,7 +476,7 @@ export class Session {
       this.ctx.metrics.transfer(spec.direction, channel.mode, result, bytes);
       this.transfer = null;
       finish();
-      this.touch();
+      this.control.touch();
     }
   }
 
@@ -584,15 +525,11 @@ export class Session {
 
   /** (Re)starts the time allowed from connect or REIN to a successful login. */
   startLoginTimer(): void {
-    const limit = this.config.limits.loginTimeout;
-    this.endLoginTimer();
-    if (limit <= 0 || this.closed) return;
-    this.loginTimer = setTimeout(() => this.closeWith(reply(421, 'Login timeout.'), 'login timeout'), limit * 1000);
+    this.control.startLoginTimer();
   }
 
   endLoginTimer(): void {
-    if (this.loginTimer) clearTimeout(this.loginTimer);
-    this.loginTimer = null;
+    this.control.endLoginTimer();
   }
 
   refuse(message: string): never {
