@@ -4,7 +4,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseScalar } from '../config/load.js';
-import type { limitsSchema, tlsSchema } from '../config/schema.js';
+import type { Server } from 'node:http';
+import type { limitsSchema, opsSchema, tlsSchema } from '../config/schema.js';
+import type { Metrics } from '../ops/metrics.js';
+import { startOpsServer, type Readiness } from '../ops/opsServer.js';
 import { Defender } from '../net/defender.js';
 import { TlsProvider } from '../net/tls.js';
 import { writeSelfSigned } from './cert.js';
@@ -68,7 +71,7 @@ export function collectSet(value: string, previous: Record<string, unknown> = {}
  * the admin drain): runs `shutdown` with the grace period, then exits 0 —
  * also when something in it hangs (a logger on a broken pipe, say).
  */
-export function stopOnSignals(graceSec: number, log: pino.Logger, shutdown: (graceMs: number) => Promise<void>): (reason: string) => void {
+function stopOnSignals(graceSec: number, log: pino.Logger, shutdown: (graceMs: number) => Promise<void>): (reason: string) => void {
   let stopping = false;
   const stop = (reason: string) => {
     if (stopping) return;
@@ -88,4 +91,33 @@ export function stopOnSignals(graceSec: number, log: pino.Logger, shutdown: (gra
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return stop;
+}
+
+export interface RunningServer {
+  stop(graceMs: number): Promise<void>;
+  readiness(): Promise<Readiness>;
+  status(): Record<string, unknown>;
+}
+
+/**
+ * Starts the ops port (when enabled) and stops gracefully on SIGTERM, SIGINT
+ * or the admin drain: the server, then `andThen`, then the ops port.
+ */
+export async function serveOpsAndStop(
+  server: RunningServer,
+  options: { ops: z.infer<typeof opsSchema>; graceSec: number; metrics: Metrics; log: pino.Logger; andThen(): void },
+): Promise<void> {
+  const { ops, metrics, log } = options;
+  let opsServer: Server | null = null;
+  const stop = stopOnSignals(options.graceSec, log, async (graceMs) => {
+    await server.stop(graceMs);
+    options.andThen();
+    opsServer?.close();
+  });
+  if (!ops.enabled) return;
+  opsServer = await startOpsServer(
+    { host: ops.address, port: ops.port, adminToken: ops.adminToken },
+    { metrics, readiness: () => server.readiness(), drain: () => stop('admin drain'), status: () => server.status() },
+    log,
+  );
 }

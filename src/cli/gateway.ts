@@ -1,6 +1,5 @@
 /** `ftpfleet gateway`: runs the FTP-aware gateway in front of a pool of FTP servers. */
 import { dirname, resolve } from 'node:path';
-import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { ConfigError, loadGatewayConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/gatewaySchema.js';
@@ -8,10 +7,9 @@ import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { PassivePortPool } from '../net/passivePortPool.js';
 import { normalizeAddress } from '../net/addressMatch.js';
 import { Metrics } from '../ops/metrics.js';
-import { startOpsServer } from '../ops/opsServer.js';
 import { BackendPool } from '../gateway/backendPool.js';
 import { GatewayServer } from '../gateway/gatewayServer.js';
-import { collectSet, createDefender, createLogger, loadTls, stopOnSignals } from './common.js';
+import { collectSet, createDefender, createLogger, loadTls, serveOpsAndStop } from './common.js';
 
 function load(file: string | undefined, opts: Record<string, any>): GatewayConfig {
   const config = loadGatewayConfig({
@@ -69,19 +67,7 @@ export function gatewayCommand(): Command {
       metrics.watchSessions(() => server.sessionCounts());
       metrics.watchBackends(() => pool.all().map((b) => ({ name: b.config.name, up: b.up, draining: b.config.drain || b.removed, sessions: b.sessions })));
       await server.start();
-      let ops: Server | null = null;
-      const stop = stopOnSignals(config.shutdown.grace, log, async (graceMs) => {
-        await server.stop(graceMs);
-        advertised.stop();
-        ops?.close();
-      });
-      ops = config.ops.enabled
-        ? await startOpsServer(
-            { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
-            { metrics, readiness: () => server.readiness(), drain: () => stop('admin drain'), status: () => server.status() },
-            log,
-          )
-        : null;
+      await serveOpsAndStop(server, { ops: config.ops, graceSec: config.shutdown.grace, metrics, log, andThen: () => advertised.stop() });
       log.info({ backends: config.backends.map((b) => `${b.name}=${b.host}:${b.port}`), strategy: config.balance.strategy }, 'ftpfleet gateway started');
       process.on('SIGHUP', () => {
         try {

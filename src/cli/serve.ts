@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createServer } from 'node:net';
-import type { Server } from 'node:http';
 import { Command } from 'commander';
 import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
@@ -15,8 +14,7 @@ import { PassivePortPool } from '../net/passivePortPool.js';
 import { dataPeerIdentifier } from '../server/dataPeer.js';
 import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { Metrics } from '../ops/metrics.js';
-import { startOpsServer } from '../ops/opsServer.js';
-import { collectSet, createDefender, createLogger, loadTls, stopOnSignals } from './common.js';
+import { collectSet, createDefender, createLogger, loadTls, serveOpsAndStop } from './common.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -133,24 +131,7 @@ export function serveCommand(): Command {
       metrics.watchDefender(server.ctx.defender);
       metrics.watchSessions(() => server.sessionCounts());
       await server.start();
-      let ops: Server | null = null;
-      const stop = stopOnSignals(config.shutdown.grace, log, async (graceMs) => {
-        await server.stop(graceMs);
-        advertised.stop();
-        ops?.close();
-      });
-      ops = config.ops.enabled
-        ? await startOpsServer(
-            { host: config.ops.address, port: config.ops.port, adminToken: config.ops.adminToken },
-            {
-              metrics,
-              readiness: () => server.readiness(),
-              drain: () => stop('admin drain'),
-              status: () => server.status(),
-            },
-            log,
-          )
-        : null;
+      await serveOpsAndStop(server, { ops: config.ops, graceSec: config.shutdown.grace, metrics, log, andThen: () => advertised.stop() });
       log.info(
         { users: users.size, storage: storages.describe(), passive: config.passive.portRange, version: process.env.npm_package_version },
         'ftpfleet started',

@@ -137,14 +137,10 @@ export class GatewaySession {
     this.connectedTo = proxy?.destination ? normalizeAddress(proxy.destination.address) : this.localAddress;
     this.connectedPort = proxy?.destination?.port ?? this.localPort;
     this.log = ctx.log.child({ session: this.id, client: this.clientAddress });
-    const { limits, tls } = ctx.config;
     this.client = new ControlChannel(tcp, {
       log: this.log,
-      maxLineLength: limits.maxLineLength,
-      idleTimeout: limits.idleTimeout,
-      loginTimeout: limits.loginTimeout,
-      commandLineTimeout: limits.commandLineTimeout,
-      handshakeTimeout: tls.handshakeTimeout,
+      limits: ctx.config.limits,
+      handshakeTimeout: ctx.config.tls.handshakeTimeout,
       busy: () => this.transfer !== null,
       onLine: (line) => this.onLine(line),
       onReply: (code) => ctx.metrics.reply(code),

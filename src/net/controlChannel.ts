@@ -22,11 +22,8 @@ export interface ControlChannelLog {
 
 export interface ControlChannelOptions {
   log: ControlChannelLog;
-  maxLineLength: number;
-  /** Seconds; 0 turns a timer off. */
-  idleTimeout: number;
-  loginTimeout: number;
-  commandLineTimeout: number;
+  /** Seconds; 0 turns a timer off (the config's `limits`). */
+  limits: { maxLineLength: number; idleTimeout: number; loginTimeout: number; commandLineTimeout: number };
   handshakeTimeout: number;
   /** While true (a transfer runs), the idle timer does not run out. */
   busy(): boolean;
@@ -53,7 +50,7 @@ export class ControlChannel {
     private readonly options: ControlChannelOptions,
   ) {
     this.socket = tcp;
-    this.splitter = new LineSplitter(options.maxLineLength);
+    this.splitter = new LineSplitter(options.limits.maxLineLength);
     tcp.setNoDelay(true);
     tcp.on('error', (err) => options.log.debug({ err: err.message }, 'control connection error'));
     tcp.on('close', () => this.onTcpClose());
@@ -117,7 +114,7 @@ export class ControlChannel {
 
   /** Restarts the idle timer; it does not run out while busy(). */
   touch(): void {
-    const idle = this.options.idleTimeout;
+    const idle = this.options.limits.idleTimeout;
     if (idle <= 0 || this.closed) return;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
@@ -128,7 +125,7 @@ export class ControlChannel {
 
   /** (Re)starts the time allowed from connect or REIN to a successful login. */
   startLoginTimer(): void {
-    const limit = this.options.loginTimeout;
+    const limit = this.options.limits.loginTimeout;
     this.endLoginTimer();
     if (limit <= 0 || this.closed) return;
     this.loginTimer = setTimeout(() => this.closeWith(reply(421, 'Login timeout.'), 'login timeout'), limit * 1000);
@@ -160,7 +157,7 @@ export class ControlChannel {
 
   /** Caps how long one command line may take to arrive, from its first byte (slow clients). */
   private watchLine(): void {
-    const limit = this.options.commandLineTimeout;
+    const limit = this.options.limits.commandLineTimeout;
     if (!this.splitter.midLine || this.closed) {
       if (this.lineTimer) clearTimeout(this.lineTimer);
       this.lineTimer = null;

@@ -131,14 +131,10 @@ export class Session {
     this.clientAddress = proxy?.source ? normalizeAddress(proxy.source.address) : this.tcpPeer;
     this.connectedTo = proxy?.destination ? normalizeAddress(proxy.destination.address) : this.localAddress;
     this.log = ctx.log.child({ session: this.id, client: this.clientAddress });
-    const { limits, tls } = ctx.config;
     this.control = new ControlChannel(tcp, {
       log: this.log,
-      maxLineLength: limits.maxLineLength,
-      idleTimeout: limits.idleTimeout,
-      loginTimeout: limits.loginTimeout,
-      commandLineTimeout: limits.commandLineTimeout,
-      handshakeTimeout: tls.handshakeTimeout,
+      limits: ctx.config.limits,
+      handshakeTimeout: ctx.config.tls.handshakeTimeout,
       busy: () => this.transfer !== null,
       onLine: (line) => this.onLine(line),
       onReply: (code) => ctx.metrics.reply(code),
