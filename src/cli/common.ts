@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { parseScalar } from '../config/load.js';
 import type { Server } from 'node:http';
-import type { limitsSchema, opsSchema, tlsSchema } from '../config/schema.js';
+import type { Command } from 'commander';
+import type { limitsSchema, opsSchema, passiveSchema, tlsSchema } from '../config/schema.js';
+import { AdvertisedAddress } from '../net/advertisedAddress.js';
+import { PassivePortPool, type IdentifyPeer } from '../net/passivePortPool.js';
 import type { Metrics } from '../ops/metrics.js';
 import { startOpsServer, type Readiness } from '../ops/opsServer.js';
 import { Defender } from '../net/defender.js';
@@ -60,7 +63,7 @@ export async function loadTls(tls: z.infer<typeof tlsSchema>, dir: string, stem:
 }
 
 /** `--set KEY=VALUE`, repeatable. */
-export function collectSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+function collectSet(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
   const eq = value.indexOf('=');
   if (eq < 1) throw new Error(`--set expects KEY=VALUE, got "${value}"`);
   return { ...previous, [value.slice(0, eq)]: parseScalar(value.slice(eq + 1)) };
@@ -120,4 +123,53 @@ export async function serveOpsAndStop(
     { metrics, readiness: () => server.readiness(), drain: () => stop('admin drain'), status: () => server.status() },
     log,
   );
+}
+
+/** The flags `serve` and `gateway` share; `setExample` shows one key of the command's own. */
+export function addListenerOptions(command: Command, what: string, setExample: string): Command {
+  return command
+    .option('-p, --port <port>', 'control port (listen.port)', (v) => Number(v))
+    .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
+    .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
+    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
+    .option('--node-id <id>', `${what} id in logs (nodeId)`)
+    .option('--log-level <level>', 'log level (log.level)')
+    .option('--set <key=value>', `set any config key, e.g. --set ${setExample} (repeatable)`, collectSet);
+}
+
+/** Config keys set by addListenerOptions' flags (undefined where a flag was not given). */
+export function listenerOverrides(opts: Record<string, any>): Record<string, unknown> {
+  return {
+    'listen.port': opts.port,
+    'listen.addresses': opts.listen,
+    'passive.portRange': opts.pasvRange,
+    'passive.address': opts.pasvAddress,
+    nodeId: opts.nodeId,
+    'log.level': opts.logLevel,
+    ...(opts.set ?? {}),
+  };
+}
+
+/** The advertised passive address (started: a host name is resolved) and the passive port pool. */
+export async function passiveSetup(
+  passive: z.infer<typeof passiveSchema>,
+  identify: IdentifyPeer,
+  metrics: Metrics,
+  log: pino.Logger,
+): Promise<{ advertised: AdvertisedAddress; passivePorts: PassivePortPool }> {
+  const advertised = new AdvertisedAddress(
+    { address: passive.address, byNetwork: passive.addressByNetwork, resolveIntervalMs: passive.resolveInterval * 1000 },
+    log,
+  );
+  await advertised.start();
+  const passivePorts = new PassivePortPool(passive.portRange.min, passive.portRange.max, {
+    shared: passive.sharePorts,
+    identify,
+    onUnclaimed: (peer) => {
+      log.warn({ from: peer }, 'data connection to a shared passive port that no session waits for');
+      metrics.dataFailure('peer_mismatch');
+    },
+  });
+  metrics.watchPassivePorts(passivePorts);
+  return { advertised, passivePorts };
 }

@@ -3,43 +3,27 @@ import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, loadGatewayConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/gatewaySchema.js';
-import { AdvertisedAddress } from '../net/advertisedAddress.js';
-import { PassivePortPool } from '../net/passivePortPool.js';
 import { normalizeAddress } from '../net/addressMatch.js';
 import { Metrics } from '../ops/metrics.js';
 import { BackendPool } from '../gateway/backendPool.js';
 import { GatewayServer } from '../gateway/gatewayServer.js';
-import { collectSet, createDefender, createLogger, loadTls, serveOpsAndStop } from './common.js';
+import { addListenerOptions, createDefender, createLogger, listenerOverrides, loadTls, passiveSetup, serveOpsAndStop } from './common.js';
 
 function load(file: string | undefined, opts: Record<string, any>): GatewayConfig {
   const config = loadGatewayConfig({
     file,
     env: process.env,
-    overrides: {
-      'listen.port': opts.port,
-      'listen.addresses': opts.listen,
-      'passive.portRange': opts.pasvRange,
-      'passive.address': opts.pasvAddress,
-      nodeId: opts.nodeId,
-      'log.level': opts.logLevel,
-      ...(opts.set ?? {}),
-    },
+    overrides: listenerOverrides(opts),
   });
   if (config.backends.length === 0) throw new ConfigError('invalid configuration: config key "backends": the gateway needs at least one backend');
   return config;
 }
 
 export function gatewayCommand(): Command {
-  return new Command('gateway')
+  const command = new Command('gateway')
     .description('run the FTP-aware gateway: clients connect to it, it picks a backend and relays control and data (see README, "Gateway")')
-    .requiredOption('-c, --config <file>', 'YAML config file with the backends (see README)')
-    .option('-p, --port <port>', 'client control port (listen.port)', (v) => Number(v))
-    .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
-    .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
-    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
-    .option('--node-id <id>', 'gateway id in logs (nodeId)')
-    .option('--log-level <level>', 'log level (log.level)')
-    .option('--set <key=value>', 'set any config key, e.g. --set balance.strategy=round-robin (repeatable)', collectSet)
+    .requiredOption('-c, --config <file>', 'YAML config file with the backends (see README)');
+  return addListenerOptions(command, 'gateway', 'balance.strategy=round-robin')
     .addHelpText('after', '\nSIGHUP re-reads the backends and balance settings (drain a backend with drain: true) and the TLS certificate.')
     .action(async (opts) => {
       const config = load(opts.config, opts);
@@ -47,22 +31,10 @@ export function gatewayCommand(): Command {
       const tls = await loadTls(config.tls, dirname(resolve(opts.config)), 'ftpfleet-gateway-tls', log);
       const metrics = new Metrics(config.nodeId);
       const pool = new BackendPool(config.backends, config.balance, config.health);
-      const advertised = new AdvertisedAddress(
-        { address: config.passive.address, byNetwork: config.passive.addressByNetwork, resolveIntervalMs: config.passive.resolveInterval * 1000 },
-        log,
-      );
-      await advertised.start();
-      const passivePorts = new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max, {
-        shared: config.passive.sharePorts,
-        identify: async (socket) => normalizeAddress(socket.remoteAddress ?? ''),
-        onUnclaimed: (peer) => {
-          log.warn({ from: peer }, 'data connection to a shared passive port that no session waits for');
-          metrics.dataFailure('peer_mismatch');
-        },
-      });
+      // The gateway reads no PROXY header on data connections (its config refuses proxyProtocol.data).
+      const { advertised, passivePorts } = await passiveSetup(config.passive, async (socket) => normalizeAddress(socket.remoteAddress ?? ''), metrics, log);
       const defender = createDefender(config.limits.defender, log);
       const server = new GatewayServer({ config, log, pool, passivePorts, advertised, defender, metrics, tls });
-      metrics.watchPassivePorts(passivePorts);
       metrics.watchDefender(defender);
       metrics.watchSessions(() => server.sessionCounts());
       metrics.watchBackends(() => pool.all().map((b) => ({ name: b.config.name, up: b.up, draining: b.config.drain || b.removed, sessions: b.sessions })));

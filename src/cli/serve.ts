@@ -10,11 +10,9 @@ import { PERMISSIONS, type Config } from '../config/schema.js';
 import { StorageSet } from '../storage/factory.js';
 import { storageErrorCause } from '../storage/errors.js';
 import { FtpServer } from '../server/listener.js';
-import { PassivePortPool } from '../net/passivePortPool.js';
 import { dataPeerIdentifier } from '../server/dataPeer.js';
-import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { Metrics } from '../ops/metrics.js';
-import { collectSet, createDefender, createLogger, loadTls, serveOpsAndStop } from './common.js';
+import { addListenerOptions, createDefender, createLogger, listenerOverrides, loadTls, passiveSetup, serveOpsAndStop } from './common.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -58,34 +56,18 @@ async function checkSourcePort(config: Config): Promise<void> {
 }
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  const command = new Command('serve')
     .description('run an FTP node (without options: port 2121, files under ./data, users in ./ftpfleet-users.yaml)')
     .option('-c, --config <file>', 'YAML config file')
-    .option('-p, --port <port>', 'control port (listen.port)', (v) => Number(v))
-    .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
     .option('--data-dir <dir>', 'local storage root (storage.local.root)')
-    .option('--users-file <file>', 'users file (users.file)')
-    .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
-    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
-    .option('--node-id <id>', 'node id in logs (nodeId)')
-    .option('--log-level <level>', 'log level (log.level)')
-    .option('--set <key=value>', 'set any config key, e.g. --set limits.idleTimeout=60 (repeatable)', collectSet)
+    .option('--users-file <file>', 'users file (users.file)');
+  return addListenerOptions(command, 'node', 'limits.idleTimeout=60')
     .addHelpText('after', '\nEvery config key can also be set from the environment: FTPFLEET_<KEY>, e.g. FTPFLEET_PASSIVE_PORT_RANGE=10000-10099.')
     .action(async (opts) => {
       const config = loadConfig({
         file: opts.config,
         env: process.env,
-        overrides: {
-          'listen.port': opts.port,
-          'listen.addresses': opts.listen,
-          'storage.local.root': opts.dataDir,
-          'users.file': opts.usersFile,
-          'passive.portRange': opts.pasvRange,
-          'passive.address': opts.pasvAddress,
-          nodeId: opts.nodeId,
-          'log.level': opts.logLevel,
-          ...(opts.set ?? {}),
-        },
+        overrides: { 'storage.local.root': opts.dataDir, 'users.file': opts.usersFile, ...listenerOverrides(opts) },
       });
       const log = createLogger(config.log.level, config.nodeId);
       await checkSourcePort(config);
@@ -102,20 +84,7 @@ export function serveCommand(): Command {
       );
       const { defender } = config.limits;
       const metrics = new Metrics(config.nodeId);
-      const advertised = new AdvertisedAddress(
-        { address: config.passive.address, byNetwork: config.passive.addressByNetwork, resolveIntervalMs: config.passive.resolveInterval * 1000 },
-        log,
-      );
-      await advertised.start();
-      const passivePorts = new PassivePortPool(config.passive.portRange.min, config.passive.portRange.max, {
-        shared: config.passive.sharePorts,
-        identify: dataPeerIdentifier(config, log, metrics),
-        onUnclaimed: (peer) => {
-          log.warn({ from: peer }, 'data connection to a shared passive port that no session waits for');
-          metrics.dataFailure('peer_mismatch');
-        },
-      });
-      metrics.watchPassivePorts(passivePorts);
+      const { advertised, passivePorts } = await passiveSetup(config.passive, dataPeerIdentifier(config, log, metrics), metrics, log);
       const server = new FtpServer({
         config,
         tls,

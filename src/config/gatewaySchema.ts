@@ -5,18 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import {
-  activeSchema,
-  checkPassiveRange,
-  listenSchema,
-  logSchema,
-  opsSchema,
-  limitsSchema,
-  passiveSchema,
-  proxyProtocolSchema,
-  shutdownSchema,
-  tlsSchema,
-} from './schema.js';
+import { checkPassiveRange, listenSchema, processSections } from './schema.js';
 
 const seconds = z.number().min(0);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a name of letters, digits, ".", "_" and "-"');
@@ -91,14 +80,7 @@ export const gatewayConfigSchema = z
       .prefault({}),
     /** Connecting to a backend and its banner, login and TLS. */
     backendTimeout: seconds.min(0.1).default(10),
-    passive: passiveSchema,
-    active: activeSchema,
-    proxyProtocol: proxyProtocolSchema,
-    ops: opsSchema,
-    limits: limitsSchema,
-    tls: tlsSchema,
-    shutdown: shutdownSchema,
-    log: logSchema,
+    ...processSections,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -277,6 +277,18 @@ export const logSchema = z
   .strict()
   .prefault({});
 
+/** The sections a node and the gateway share (client-facing data connections, limits, TLS, ops). */
+export const processSections = {
+  passive: passiveSchema,
+  active: activeSchema,
+  proxyProtocol: proxyProtocolSchema,
+  ops: opsSchema,
+  limits: limitsSchema,
+  tls: tlsSchema,
+  shutdown: shutdownSchema,
+  log: logSchema,
+};
+
 /** A passive range must not swallow the process's own listening ports (node or gateway). */
 export function checkPassiveRange(
   c: { passive: { portRange: { min: number; max: number } }; listen: { port: number }; tls: { implicitPort: number | null }; ops: { enabled: boolean; port: number } },
@@ -334,14 +346,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    passive: passiveSchema,
-    active: activeSchema,
-    proxyProtocol: proxyProtocolSchema,
-    ops: opsSchema,
-    limits: limitsSchema,
-    tls: tlsSchema,
-    shutdown: shutdownSchema,
-    log: logSchema,
+    ...processSections,
   })
   .strict()
   .superRefine(checkPassiveRange);

@@ -21,14 +21,10 @@
  */
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { hashPassword } from '../../src/auth/passwords.js';
-import { acquireLabLock, alive, Lab, LAB_SH, LB_SERVER_SIDE, labSkipReason, sleep, snapshotBuild, tail, VIP } from './lab.js';
+import { acquireLabLock, alive, jsonLines, Lab, LabRun, labWorkDir, LB_SERVER_SIDE, labSkipReason, requireTools, sleep, snapshotBuild, tail, VIP } from './lab.js';
 import { curlCell, DATA_MODES, lftpCell, sha256, statNode, type CellResult, type ClientContext, type ClientNode, type DataMode } from './labClients.js';
 
 const USER = 'labuser';
@@ -52,24 +48,6 @@ interface Proc {
   log: string;
 }
 
-function jsonLines(path: string): Array<Record<string, any>> {
-  let text = '';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: Array<Record<string, any>> = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch {
-      /* a line being written */
-    }
-  }
-  return out;
-}
 
 if (skip !== null) {
   const reason = skip;
@@ -84,22 +62,8 @@ if (skip !== null) {
     let gatewayConfigFile: string;
     let gateway: Proc | null = null;
     const nodes: Proc[] = [];
-    let failed = false;
-    const emergencyDown = () => {
-      spawnSync(LAB_SH, ['down'], { stdio: 'ignore' });
-      process.exit(130);
-    };
-
-    function tracked<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-      return async (...args) => {
-        try {
-          await fn(...args);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
-      };
-    }
+    const labRun = new LabRun();
+    const tracked = labRun.tracked.bind(labRun);
 
     async function waitLog(p: Proc, msg: string, ms = 30_000): Promise<void> {
       const deadline = Date.now() + ms;
@@ -115,18 +79,11 @@ if (skip !== null) {
     const gatewayTransfers = (from = 0) => jsonLines(gateway!.log).slice(from).filter((l) => l.msg === 'transfer');
 
     before(tracked(async () => {
-      for (const tool of ['curl', 'lftp']) {
-        if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (.ci/run installs it)`);
-      }
-      process.once('SIGINT', emergencyDown);
-      process.once('SIGTERM', emergencyDown);
-      work = mkdtempSync(join(tmpdir(), 'ftpfleet-lab-gw-'));
-      const storage = join(work, 'storage');
-      mkdirSync(storage);
-      const usersFile = join(work, 'users.yaml');
-      writeFileSync(usersFile, stringify({ users: { [USER]: { password: await hashPassword(PASSWORD), home: '/' } } }));
-      const payload = join(work, 'payload.bin');
-      writeFileSync(payload, randomBytes(PAYLOAD_SIZE));
+      requireTools(['curl', 'lftp']);
+      labRun.trapSignals();
+      const dir = await labWorkDir('ftpfleet-lab-gw-', USER, PASSWORD, PAYLOAD_SIZE);
+      const { storage, usersFile, payload } = dir;
+      work = dir.work;
       cli = await snapshotBuild(join(work, 'app'));
       await lab.sh(['down'], 180_000).catch(() => {});
       // "up" leaves the balancer in mode "none": the lb namespace routes and filters, nothing listens on the VIP.
@@ -186,10 +143,9 @@ if (skip !== null) {
         await lab.down();
       } finally {
         releaseLock();
-        process.off('SIGINT', emergencyDown);
-        process.off('SIGTERM', emergencyDown);
+        labRun.releaseSignals();
         if (work) {
-          if (failed || process.env.FTPFLEET_LAB_KEEP === '1') process.stderr.write(`lab gateway test: configs, transcripts and logs kept in ${work}\n`);
+          if (labRun.keep) process.stderr.write(`lab gateway test: configs, transcripts and logs kept in ${work}\n`);
           else rmSync(work, { recursive: true, force: true });
         }
       }

@@ -23,13 +23,8 @@
  */
 import { after, before, describe, it, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { hashPassword } from '../../src/auth/passwords.js';
 import {
   acquireLabLock,
   ADMIN_TOKEN,
@@ -37,8 +32,10 @@ import {
   CLIENT_ADDRESSES,
   Fleet,
   Lab,
-  LAB_SH,
+  LabRun,
+  labWorkDir,
   labSkipReason,
+  requireTools,
   sleep,
   snapshotBuild,
   type LbMode,
@@ -106,21 +103,8 @@ const rows: Row[] = [];
 const spreads: string[] = [];
 const probes: string[] = [];
 const drainNotes: string[] = [];
-let failed = false;
-/** Keep the work directory and the lab's logs: after a failure, or when FTPFLEET_LAB_KEEP=1. */
-const keep = () => failed || process.env.FTPFLEET_LAB_KEEP === '1';
-
-/** Marks the run as failed (the lab's logs are then kept) when a test or hook throws. */
-function tracked<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      failed = true;
-      throw err;
-    }
-  };
-}
+const labRun = new LabRun();
+const tracked = labRun.tracked.bind(labRun);
 
 const SUITE = 'network lab: ftpfleet behind L4 balancers';
 
@@ -132,10 +116,6 @@ if (skip !== null) {
   let work: string;
   let fleet: Fleet;
   let ctx: ClientContext;
-  const emergencyDown = () => {
-    spawnSync(LAB_SH, ['down'], { stdio: 'ignore' });
-    process.exit(130);
-  };
 
   /** Copies the lab's logs (node logs, HAProxy's) to the work directory before `down` deletes them. */
   function saveLabLogs(): void {
@@ -145,18 +125,11 @@ if (skip !== null) {
   }
 
   before(tracked(async () => {
-    for (const tool of ['curl', 'lftp']) {
-      if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y ${tool}; .ci/run does)`);
-    }
-    process.once('SIGINT', emergencyDown);
-    process.once('SIGTERM', emergencyDown);
-    work = mkdtempSync(join(tmpdir(), 'ftpfleet-lab-'));
-    const storage = join(work, 'storage');
-    mkdirSync(storage);
-    const usersFile = join(work, 'users.yaml');
-    writeFileSync(usersFile, stringify({ users: { [USER]: { password: await hashPassword(PASSWORD), home: '/' } } }));
-    const payload = join(work, 'payload.bin');
-    writeFileSync(payload, randomBytes(PAYLOAD_SIZE));
+    requireTools(['curl', 'lftp']);
+    labRun.trapSignals();
+    const dir = await labWorkDir('ftpfleet-lab-', USER, PASSWORD, PAYLOAD_SIZE);
+    const { storage, usersFile, payload } = dir;
+    work = dir.work;
     const cli = await snapshotBuild(join(work, 'app'));
     // A lab left over from an earlier run (or a reference vsftpd on port 21) must not get in the way.
     await lab.sh(['down'], 180_000).catch(() => {});
@@ -176,10 +149,9 @@ if (skip !== null) {
       await lab.down();
     } finally {
       releaseLock();
-      process.off('SIGINT', emergencyDown);
-      process.off('SIGTERM', emergencyDown);
+      labRun.releaseSignals();
       if (work) {
-        if (keep()) process.stderr.write(`lab test: node configs, transcripts and lab logs kept in ${work}\n`);
+        if (labRun.keep) process.stderr.write(`lab test: node configs, transcripts and lab logs kept in ${work}\n`);
         else rmSync(work, { recursive: true, force: true });
       }
     }

@@ -5,9 +5,12 @@
  * "Server settings each mode needs"). No side effects at import.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { hashPassword } from '../../src/auth/passwords.js';
 
 /** The repository root (this file runs from dist/test/lab/). */
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -381,22 +384,7 @@ export class Fleet {
 
   /** The node's JSON log lines so far. */
   logLines(node: FleetNode): Array<Record<string, any>> {
-    let text = '';
-    try {
-      text = readFileSync(node.log, 'utf8');
-    } catch {
-      return [];
-    }
-    const out: Array<Record<string, any>> = [];
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line));
-      } catch {
-        /* a line being written */
-      }
-    }
-    return out;
+    return jsonLines(node.log);
   }
 }
 
@@ -414,6 +402,89 @@ function safeRead(path: string): string {
 
 export function tail(path: string, lines = 30): string {
   return safeRead(path).split('\n').slice(-lines).join('\n');
+}
+
+/** The JSON lines of a log file written so far (a line still being written is skipped). */
+export function jsonLines(path: string): Array<Record<string, any>> {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Array<Record<string, any>> = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      /* a line being written */
+    }
+  }
+  return out;
+}
+
+/** A fresh work directory with a storage root, a users file holding one user, and a random payload file. */
+export async function labWorkDir(
+  prefix: string,
+  user: string,
+  password: string,
+  payloadSize: number,
+): Promise<{ work: string; storage: string; usersFile: string; payload: string }> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  const storage = join(work, 'storage');
+  mkdirSync(storage);
+  const usersFile = join(work, 'users.yaml');
+  writeFileSync(usersFile, stringify({ users: { [user]: { password: await hashPassword(password), home: '/' } } }));
+  const payload = join(work, 'payload.bin');
+  writeFileSync(payload, randomBytes(payloadSize));
+  return { work, storage, usersFile, payload };
+}
+
+/** Fails clearly when a client program the lab tests drive is missing. */
+export function requireTools(tools: string[]): void {
+  for (const tool of tools) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed (apt-get install -y ${tool}; .ci/run does)`);
+  }
+}
+
+/**
+ * One lab suite's run: `tracked` hooks and tests mark it failed when they
+ * throw (its logs are then kept), and SIGINT/SIGTERM take the lab down
+ * between trapSignals() and releaseSignals().
+ */
+export class LabRun {
+  failed = false;
+  private readonly emergencyDown = () => {
+    spawnSync(LAB_SH, ['down'], { stdio: 'ignore' });
+    process.exit(130);
+  };
+
+  /** Keep the work directory and the lab's logs: after a failure, or when FTPFLEET_LAB_KEEP=1. */
+  get keep(): boolean {
+    return this.failed || process.env.FTPFLEET_LAB_KEEP === '1';
+  }
+
+  tracked<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+    return async (...args) => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        this.failed = true;
+        throw err;
+      }
+    };
+  }
+
+  trapSignals(): void {
+    process.once('SIGINT', this.emergencyDown);
+    process.once('SIGTERM', this.emergencyDown);
+  }
+
+  releaseSignals(): void {
+    process.off('SIGINT', this.emergencyDown);
+    process.off('SIGTERM', this.emergencyDown);
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -23,7 +23,6 @@
  */
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +31,7 @@ import { stringify } from 'yaml';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { s3Fixture, s3Settings, type S3Fixture } from '../helpers/s3.js';
-import { acquireLabLock, alive, CLIENT_ADDRESSES, Fleet, Lab, LAB_SH, labSkipReason, ROOT, sleep, snapshotBuild, tail, VIP, type LbMode } from './lab.js';
+import { acquireLabLock, alive, CLIENT_ADDRESSES, Fleet, Lab, LabRun, labSkipReason, requireTools, ROOT, sleep, snapshotBuild, tail, VIP, type LbMode } from './lab.js';
 import {
   checkDataCommand,
   curlTransfer,
@@ -104,34 +103,17 @@ if (fxError) {
     let work: string;
     let fleet: Fleet;
     let ctx: ClientContext;
-    let failed = false;
+    const labRun = new LabRun();
+    const tracked = labRun.tracked.bind(labRun);
     /** Host side of each node's S3 path: a Unix socket forwarded to RGW. */
     const bridges = new Map<NodeName, Forwarder>();
     const forwarders: string[] = [];
     const endpoint = new URL(s3.env.endpoint);
-    const emergencyDown = () => {
-      spawnSync(LAB_SH, ['down'], { stdio: 'ignore' });
-      process.exit(130);
-    };
-
-    function tracked<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-      return async (...args) => {
-        try {
-          await fn(...args);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
-      };
-    }
 
     before(tracked(async () => {
-      for (const tool of ['curl', 'lftp']) {
-        if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is not installed`);
-      }
+      requireTools(['curl', 'lftp']);
       assert.equal(endpoint.hostname, '127.0.0.1', `the forwarders expect RGW on 127.0.0.1 (S3_ENDPOINT ${s3.env.endpoint})`);
-      process.once('SIGINT', emergencyDown);
-      process.once('SIGTERM', emergencyDown);
+      labRun.trapSignals();
       work = mkdtempSync(join(tmpdir(), 'ftpfleet-s3lab-'));
       const usersFile = join(work, 'users.yaml');
       writeFileSync(usersFile, stringify({ users: { [USER]: { password: await hashPassword(PASSWORD), home: '/' } } }));
@@ -187,10 +169,9 @@ if (fxError) {
         for (const b of bridges.values()) await b.close();
         await s3.close();
         releaseLock();
-        process.off('SIGINT', emergencyDown);
-        process.off('SIGTERM', emergencyDown);
+        labRun.releaseSignals();
         if (work) {
-          if (failed || process.env.FTPFLEET_LAB_KEEP === '1') process.stderr.write(`s3 lab test: configs, transcripts and lab logs kept in ${work}\n`);
+          if (labRun.keep) process.stderr.write(`s3 lab test: configs, transcripts and lab logs kept in ${work}\n`);
           else rmSync(work, { recursive: true, force: true });
         }
       }
