@@ -11,7 +11,7 @@ import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_pro
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, linkSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
-import { cpus, totalmem, hostname } from 'node:os';
+import { availableParallelism, cpus, totalmem, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
@@ -55,7 +55,9 @@ interface Options {
   baseline: string | null;
 }
 
-const ALL_MEASUREMENTS = ['retr', 'stor', 'ingest', 'storm', 'idle', 'gateway'];
+const ALL_MEASUREMENTS = ['retr', 'stor', 'ingest', 'storm', 'parallel', 'idle', 'gateway'];
+/** Sessions at once in the "parallel" measurement: enough to give every core work. */
+const PARALLEL_SESSIONS = 4;
 
 function parseArgs(argv: string[]): Options {
   const quick = argv.includes('--quick');
@@ -380,12 +382,13 @@ function logFd(work: string, name: string): number {
 }
 
 function plans(o: Options): Plan[] {
-  const ftpfleet = (fsync: boolean, name = fsync ? 'ftpfleet' : 'ftpfleet-nofsync', cli = CLI): Plan => ({
+  const ftpfleet = (fsync: boolean, name = fsync ? 'ftpfleet' : 'ftpfleet-nofsync', cli = CLI, workers = 1): Plan => ({
     name,
     forking: false,
     auth: 'users file, argon2id (19 MiB, t=2), users.cacheTtl 60 s',
     notes:
       (cli === CLI ? '' : `the build in ${relative(dirname(dirname(dirname(dirname(cli)))))}; `) +
+      (workers > 1 ? `workers ${workers} (a primary and ${workers} worker processes, one passive slice each); ` : '') +
       (fsync ? 'storage.local.fsync true (file + directory fsync before 226, the default)' : 'storage.local.fsync false'),
     available: () => existsSync(cli),
     version: async () => {
@@ -401,6 +404,7 @@ function plans(o: Options): Plan[] {
       writeFileSync(join(dir, 'users.yaml'), stringify(users));
       const config = {
         nodeId: s.name,
+        workers,
         listen: { addresses: ['127.0.0.1'], port: s.port },
         storage: { local: { root: s.root, fsync } },
         users: { file: join(dir, 'users.yaml'), cacheTtl: 60 },
@@ -424,6 +428,7 @@ function plans(o: Options): Plan[] {
   return [
     ftpfleet(true),
     ftpfleet(false),
+    ...(availableParallelism() > 1 ? [ftpfleet(true, 'ftpfleet-workers', CLI, availableParallelism())] : []),
     ...(o.baseline ? [ftpfleet(false, 'ftpfleet-baseline', join(o.baseline, 'dist/src/cli/main.js'))] : []),
     {
       name: 'vsftpd',
@@ -840,7 +845,49 @@ async function main(): Promise<void> {
       await ordered;
     }
 
-    // 5. Idle sessions (one run each: it is a memory reading, not a rate).
+    // 5. Several sessions at once: what a second core (worker processes, or a process per session) buys.
+    if (o.only.has('parallel')) {
+      const size = Math.min(256, o.sizeMiB);
+      await interleave(
+        { key: 'parallel_retr', title: `${PARALLEL_SESSIONS} sessions at once, RETR ${size} MiB each, curl, passive`, unit: 'MB/s in all', better: 'higher', samples: {}, notes: [] },
+        main,
+        async (srv) => {
+          const cpu0 = treeCpu(srv);
+          const t0 = performance.now();
+          const runs = await Promise.all(
+            Array.from({ length: PARALLEL_SESSIONS }, () => curl(['-r', `0-${size * MiB - 1}`, '-o', '/dev/null', '-w', '%{size_download}', url(srv, bigName)])),
+          );
+          const seconds = (performance.now() - t0) / 1000;
+          await sleep(300);
+          const got = runs.reduce((sum, r) => sum + Number(r.out), 0);
+          if (got !== PARALLEL_SESSIONS * size * MiB) throw new Error(`downloaded ${got} bytes of ${PARALLEL_SESSIONS * size * MiB}`);
+          return { value: got / seconds / 1e6, serverCpu: treeCpu(srv) - cpu0, clientCpu: runs.reduce((sum, r) => sum + r.cpu, 0), bytes: got };
+        },
+      );
+      const files = Math.ceil(o.files / PARALLEL_SESSIONS);
+      await interleave(
+        { key: 'parallel_ingest', title: `${PARALLEL_SESSIONS} sessions at once, ingest ${files} × ${o.fileSize / 1024} KiB each, passive`, unit: 'files/s in all', better: 'higher', samples: {}, notes: [] },
+        main,
+        async (srv, run) => {
+          await syncDisks();
+          const cpu0 = treeCpu(srv);
+          const t0 = performance.now();
+          const prefixes = Array.from({ length: PARALLEL_SESSIONS }, (_, i) => `par${run}-${i}-`);
+          const runs = await Promise.all(
+            prefixes.map((prefix) => runClient('ingest', { port: srv.port, user: srv.user, password: srv.password, mode: 'passive', files, size: o.fileSize, prefix })),
+          );
+          const seconds = (performance.now() - t0) / 1000;
+          await sleep(300);
+          const serverCpu = treeCpu(srv) - cpu0;
+          const stored = readdirSync(srv.root).filter((n) => n.startsWith(`par${run}-`)).length;
+          for (const prefix of prefixes) removeMatching(srv.root, prefix);
+          if (stored !== files * PARALLEL_SESSIONS) throw new Error(`${stored} of ${files * PARALLEL_SESSIONS} files stored`);
+          return { value: stored / seconds, serverCpu, clientCpu: runs.reduce((sum, r) => sum + r.clientCpu.user + r.clientCpu.system, 0) };
+        },
+      );
+    }
+
+    // 6. Idle sessions (one run each: it is a memory reading, not a rate).
     if (o.only.has('idle')) {
       for (const n of o.idle) {
         const s: Series = { key: `idle_${n}`, title: `${n} idle logged-in sessions: resident memory per session`, unit: 'KiB/session', better: 'lower', samples: {}, notes: [] };
@@ -923,7 +970,7 @@ async function main(): Promise<void> {
       }
     }
 
-    // 6. Gateway overhead: the same node directly and through `ftpfleet gateway` in front of it.
+    // 7. Gateway overhead: the same node directly and through `ftpfleet gateway` in front of it.
     if (o.only.has('gateway')) {
       const node = servers.find((s) => s.name === 'ftpfleet-nofsync') ?? servers.find((s) => s.name === 'ftpfleet');
       if (!node) skipped.push('gateway: needs the ftpfleet or ftpfleet-nofsync server (--servers)');

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { formatIssues } from '../config/load.js';
 import { usersFileSchema, type Permission, type TlsPolicy, type UserRecord, type UsersFile } from '../config/schema.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 import type { User, UserStore } from './user.js';
 
 export interface AnonymousPolicy {
@@ -73,6 +73,8 @@ export class FileUserStore implements UserStore {
   private readonly cache = new Map<string, number>();
   private readonly verifying = new Map<string, Promise<boolean>>();
   private readonly cacheKey = randomBytes(32);
+  /** No one's password: an unknown name costs the same verification as a known one, so timing tells no names. */
+  private dummyHash: Promise<string> | null = null;
 
   constructor(
     private readonly path: string,
@@ -118,7 +120,11 @@ export class FileUserStore implements UserStore {
     }
     await this.reloadIfChanged();
     const record = Object.hasOwn(this.users, name) ? this.users[name] : undefined;
-    if (!record) return null;
+    if (!record) {
+      this.dummyHash ??= hashPassword(randomBytes(24).toString('base64'));
+      await verifyPassword(await this.dummyHash, password);
+      return null;
+    }
     const key = createHmac('sha256', this.cacheKey).update(record.password).update('\0').update(password).digest('base64');
     const expires = this.cache.get(key);
     if (expires !== undefined && expires > Date.now()) return toUser(name, record);

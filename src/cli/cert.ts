@@ -2,13 +2,13 @@
 import { writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Command } from 'commander';
-import selfsigned from 'selfsigned';
 
 export async function writeSelfSigned(host: string, certPath: string, keyPath: string, days = 825): Promise<void> {
   type AltName = { type: 2; value: string } | { type: 7; ip: string };
   const altNames: AltName[] = [isIP(host) ? { type: 7, ip: host } : { type: 2, value: host }];
   if (host !== 'localhost') altNames.push({ type: 2, value: 'localhost' });
   altNames.push({ type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' });
+  const { default: selfsigned } = await import('selfsigned'); // only when a pair is made
   const pems = await selfsigned.generate([{ name: 'commonName', value: host }], {
     notAfterDate: new Date(Date.now() + days * 86400_000),
     keyType: 'ec',

@@ -10,8 +10,8 @@ import type { limitsSchema, opsSchema, passiveSchema, tlsSchema } from '../confi
 import { AdvertisedAddress } from '../net/advertisedAddress.js';
 import { PassivePortPool, type IdentifyPeer } from '../net/passivePortPool.js';
 import type { Metrics } from '../ops/metrics.js';
-import { startOpsServer, type Readiness } from '../ops/opsServer.js';
-import { Defender } from '../net/defender.js';
+import { startOpsServer, type MetricsSource, type Readiness } from '../ops/opsServer.js';
+import { Defender, type DefenderPolicy } from '../net/defender.js';
 import { TlsProvider } from '../net/tls.js';
 import { writeSelfSigned } from './cert.js';
 import type { z } from 'zod';
@@ -25,21 +25,22 @@ export function createLogger(level: string, nodeId: string): pino.Logger {
   });
 }
 
+export function defenderPolicy(d: z.infer<typeof limitsSchema>['defender']): DefenderPolicy {
+  return {
+    enabled: d.enabled,
+    threshold: d.threshold,
+    windowMs: d.window * 1000,
+    scores: d.scores,
+    banMs: d.banDuration * 1000,
+    maxBanMs: d.maxBanDuration * 1000,
+    repeatWindowMs: d.repeatWindow * 1000,
+    allow: d.allow,
+    deny: d.deny,
+  };
+}
+
 export function createDefender(d: z.infer<typeof limitsSchema>['defender'], log: pino.Logger): Defender {
-  return new Defender(
-    {
-      enabled: d.enabled,
-      threshold: d.threshold,
-      windowMs: d.window * 1000,
-      scores: d.scores,
-      banMs: d.banDuration * 1000,
-      maxBanMs: d.maxBanDuration * 1000,
-      repeatWindowMs: d.repeatWindow * 1000,
-      allow: d.allow,
-      deny: d.deny,
-    },
-    log,
-  );
+  return new Defender(defenderPolicy(d), log);
 }
 
 /**
@@ -99,7 +100,7 @@ function stopOnSignals(graceSec: number, log: pino.Logger, shutdown: (graceMs: n
 export interface RunningServer {
   stop(graceMs: number): Promise<void>;
   readiness(): Promise<Readiness>;
-  status(): Record<string, unknown>;
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /**
@@ -108,7 +109,7 @@ export interface RunningServer {
  */
 export async function serveOpsAndStop(
   server: RunningServer,
-  options: { ops: z.infer<typeof opsSchema>; graceSec: number; metrics: Metrics; log: pino.Logger; andThen(): void },
+  options: { ops: z.infer<typeof opsSchema>; graceSec: number; metrics: MetricsSource; log: pino.Logger; andThen(): void },
 ): Promise<void> {
   const { ops, metrics, log } = options;
   let opsServer: Server | null = null;

@@ -17,7 +17,8 @@ export function lbConfigCommand(): Command {
         '',
         'Kinds: keepalived, iptables, nftables (balancer.kind lvs); haproxy (balancer.kind haproxy);',
         'nlb-terraform, nlb-cloudformation (balancer.kind nlb); node-env (any): the FTPFLEET_* settings',
-        'each node needs to match the balancer. See README "Balancers" for the fleet file.',
+        'each node needs to match the balancer. See README "Deploying behind a load balancer" for the',
+        'fleet file, and examples/fleets/ for one fleet per balancer kind.',
       ].join('\n'),
     )
     .action((opts: { fleet: string; kind: OutputKind; out?: string; node?: string }) => {

@@ -1,11 +1,11 @@
 /** `ftpfleet s3 cleanup|lifecycle`: housekeeping of the S3 bucket a fleet writes to. */
-import { PutBucketLifecycleConfigurationCommand } from '@aws-sdk/client-s3';
+// The AWS SDK is imported only when an s3 command runs: every other command (serve with local
+// storage above all) stays without its ~20 MiB of modules.
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { StorageSet } from '../storage/factory.js';
-import { abortIncompleteUploadsRule, abortStaleUploads, parseAge } from '../storage/s3/cleanup.js';
 import { normalizePrefix } from '../storage/s3/keys.js';
-import { translateS3Error } from '../storage/s3/errors.js';
+import { abortIncompleteUploadsRule, parseAge } from '../storage/s3/lifecycle.js';
 
 interface S3Options {
   config?: string;
@@ -14,12 +14,13 @@ interface S3Options {
 }
 
 /** The S3 settings of the config (file and FTPFLEET_* environment), with the bucket and prefix flags applied. */
-function s3Target(opts: S3Options) {
+async function s3Target(opts: S3Options) {
   const config = loadConfig({ file: opts.config, env: process.env });
   const bucket = opts.bucket ?? config.storage.s3.bucket;
   if (!bucket) throw new Error('no bucket: set storage.s3.bucket in the config or pass --bucket');
-  const storages = new StorageSet({ ...config.storage, s3: { ...config.storage.s3, bucket } });
-  return { client: storages.s3Client(), bucket, prefix: normalizePrefix(opts.prefix ?? config.storage.s3.prefix) };
+  const storages = await StorageSet.open({ ...config.storage, backend: 's3', s3: { ...config.storage.s3, bucket } });
+  const { translateS3Error } = await import('../storage/s3/errors.js');
+  return { client: storages.s3Client(), bucket, prefix: normalizePrefix(opts.prefix ?? config.storage.s3.prefix), translateS3Error };
 }
 
 function age(value: string): number {
@@ -49,7 +50,8 @@ export function s3Command(): Command {
     .option('--older-than <age>', 'only uploads started longer ago than this (s, m, h, d); longer than your longest upload', age, 24 * 3600 * 1000)
     .option('--dry-run', 'only list them')
     .action(async (opts: S3Options & { olderThan: number; dryRun?: boolean }) => {
-      const { client, bucket, prefix } = s3Target(opts);
+      const { client, bucket, prefix, translateS3Error } = await s3Target(opts);
+      const { abortStaleUploads } = await import('../storage/s3/cleanup.js');
       const before = new Date(Date.now() - opts.olderThan);
       const found = await abortStaleUploads(client, bucket, prefix, before, {
         dryRun: opts.dryRun,
@@ -72,7 +74,8 @@ export function s3Command(): Command {
         process.stdout.write(JSON.stringify(abortIncompleteUploadsRule(prefix, opts.days), null, 2) + '\n');
         return;
       }
-      const { client, bucket, prefix } = s3Target(opts);
+      const { client, bucket, prefix, translateS3Error } = await s3Target(opts);
+      const { PutBucketLifecycleConfigurationCommand } = await import('@aws-sdk/client-s3');
       const rule = abortIncompleteUploadsRule(prefix, opts.days);
       await client.send(
         new PutBucketLifecycleConfigurationCommand({

@@ -1,18 +1,14 @@
 /** `ftpfleet serve`: runs one node. */
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { createServer } from 'node:net';
 import { Command } from 'commander';
-import { FileUserStore, writeUsersFile } from '../auth/fileUserStore.js';
+import { writeUsersFile } from '../auth/fileUserStore.js';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
 import { loadConfig } from '../config/load.js';
 import { PERMISSIONS, type Config } from '../config/schema.js';
-import { StorageSet } from '../storage/factory.js';
-import { storageErrorCause } from '../storage/errors.js';
-import { FtpServer } from '../server/listener.js';
-import { dataPeerIdentifier } from '../server/dataPeer.js';
-import { Metrics } from '../ops/metrics.js';
-import { addListenerOptions, createDefender, createLogger, listenerOverrides, loadTls, passiveSetup, serveOpsAndStop } from './common.js';
+import { addListenerOptions, createLogger, listenerOverrides, serveOpsAndStop } from './common.js';
+import { reloadTls, startNode } from './node.js';
+import { runPrimary } from './nodePrimary.js';
 
 export const DEFAULT_USER = 'ftpfleet';
 
@@ -60,58 +56,34 @@ export function serveCommand(): Command {
     .description('run an FTP node (without options: port 2121, files under ./data, users in ./ftpfleet-users.yaml)')
     .option('-c, --config <file>', 'YAML config file')
     .option('--data-dir <dir>', 'local storage root (storage.local.root)')
-    .option('--users-file <file>', 'users file (users.file)');
+    .option('--users-file <file>', 'users file (users.file)')
+    .option('--workers <n>', 'worker processes, each with a slice of the passive range (workers; default 1: serve in this process)', (v) => Number(v));
   return addListenerOptions(command, 'node', 'limits.idleTimeout=60')
     .addHelpText('after', '\nEvery config key can also be set from the environment: FTPFLEET_<KEY>, e.g. FTPFLEET_PASSIVE_PORT_RANGE=10000-10099.')
     .action(async (opts) => {
       const config = loadConfig({
         file: opts.config,
         env: process.env,
-        overrides: { 'storage.local.root': opts.dataDir, 'users.file': opts.usersFile, ...listenerOverrides(opts) },
+        overrides: { 'storage.local.root': opts.dataDir, 'users.file': opts.usersFile, workers: opts.workers, ...listenerOverrides(opts) },
       });
       const log = createLogger(config.log.level, config.nodeId);
+      // Installed first: a SIGHUP during start-up must not end the process (the default action).
+      let onHangUp = () => log.info('SIGHUP during start-up ignored');
+      process.on('SIGHUP', () => onHangUp());
       await checkSourcePort(config);
       await bootstrapUsers(config);
-      const tls = await loadTls(config.tls, dirname(config.users.file), 'ftpfleet-tls', log);
-      const users = new FileUserStore(config.users.file, config.anonymous, config.users.cacheTtl * 1000);
-      await users.load();
-      const storages = new StorageSet(config.storage);
-      const storage = storages.main;
-      await storage.init();
-      // An unreachable store does not stop the node: /readyz reports it until it is back.
-      await storage.check().catch((err) =>
-        log.warn({ storage: storages.describe(), err: (err as Error).message, cause: storageErrorCause(err) }, 'storage not reachable at start'),
-      );
-      const { defender } = config.limits;
-      const metrics = new Metrics(config.nodeId);
-      const { advertised, passivePorts } = await passiveSetup(config.passive, dataPeerIdentifier(config, log, metrics), metrics, log);
-      const server = new FtpServer({
-        config,
-        tls,
-        storage,
-        storageFor: (user) => storages.forUser(user.storage),
-        users,
-        log,
-        defender: createDefender(defender, log),
-        passivePorts,
-        metrics,
-        advertised,
-      });
-      metrics.watchDefender(server.ctx.defender);
-      metrics.watchSessions(() => server.sessionCounts());
+      if (config.workers > 1) {
+        const primary = await runPrimary(config, log);
+        onHangUp = () => primary.reloadTls();
+        return;
+      }
+      const { server, metrics, advertised, tls, users, storages } = await startNode(config, log);
       await server.start();
       await serveOpsAndStop(server, { ops: config.ops, graceSec: config.shutdown.grace, metrics, log, andThen: () => advertised.stop() });
       log.info(
         { users: users.size, storage: storages.describe(), passive: config.passive.portRange, version: process.env.npm_package_version },
         'ftpfleet started',
       );
-      process.on('SIGHUP', () => {
-        try {
-          tls?.reload();
-          log.info('TLS certificate reloaded');
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'TLS reload failed; keeping the previous certificate');
-        }
-      });
+      onHangUp = () => reloadTls(tls, log);
     });
 }

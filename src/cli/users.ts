@@ -1,9 +1,10 @@
 /** `ftpfleet user add|passwd|del|list`: edits the users file. */
-import { Command, InvalidArgumentError as CliArgError } from 'commander';
+import { Command } from 'commander';
+import type { z } from 'zod';
 import { generatePassword, hashPassword } from '../auth/passwords.js';
-import { readUsersFile, writeUsersFile } from '../auth/fileUserStore.js';
-import { loadConfig } from '../config/load.js';
-import { PERMISSIONS, userSchema, type UserRecord } from '../config/schema.js';
+import { readUsersFile, UsersFileError, writeUsersFile } from '../auth/fileUserStore.js';
+import { formatIssues, loadConfig } from '../config/load.js';
+import { PERMISSIONS, usersFileSchema, type UsersFile } from '../config/schema.js';
 
 interface FileOptions {
   config?: string;
@@ -28,14 +29,29 @@ async function choosePassword(opts: { passwordStdin?: boolean }): Promise<{ pass
   return { password: generatePassword(), generated: true };
 }
 
-function parsePermissions(value: string): string[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of list) {
-    if (!(PERMISSIONS as readonly string[]).includes(p)) {
-      throw new CliArgError(`unknown permission "${p}"; allowed: ${PERMISSIONS.join(', ')}`);
-    }
+const parseList = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
+/** Digits become a number; anything else stays text for the schema to refuse by name. */
+const parseCount = (value: string) => (/^\d+$/.test(value) ? Number(value) : value);
+
+/**
+ * The users file with `name` set to `record`, validated as a whole against the
+ * schema the server loads it with; a UsersFileError (exit 2) names what is wrong.
+ */
+function withUser(file: UsersFile, name: string, record: Record<string, unknown>, path: string): UsersFile {
+  const raw = { users: { ...file.users, [name]: record } };
+  const result = usersFileSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new UsersFileError(describeIssues(result.error.issues, raw, `not written to ${path}`));
+}
+
+function describeIssues(issues: z.core.$ZodIssue[], raw: unknown, source: string): string {
+  // A bad name fails as the record's key, before its value is looked at.
+  const badName = issues.find((i): i is z.core.$ZodIssueInvalidKey => i.code === 'invalid_key');
+  if (badName) {
+    const why = badName.issues[0]?.message ?? badName.message;
+    return `invalid user (${source}):\n  user name ${JSON.stringify(badName.path.at(-1))}: ${why}`;
   }
-  return list;
+  return formatIssues(issues, raw, source).replace('invalid configuration', 'invalid user');
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -53,24 +69,28 @@ export function userCommand(): Command {
     .description('add a user; prints a generated password unless --password-stdin is given')
     .option('--password-stdin', 'read the password from standard input')
     .option('--home <path>', 'home directory inside the storage root', '/')
-    .option('--permissions <list>', `comma-separated: ${PERMISSIONS.join(',')}`, parsePermissions)
+    .option('--permissions <list>', `comma-separated: ${PERMISSIONS.join(',')}`, parseList)
     .option('--allow <cidr>', 'client network allowed to log in (repeatable; default anywhere)', collect)
-    .option('--max-sessions <n>', 'concurrent sessions allowed for this user', (v) => Number(v))
+    .option('--max-sessions <n>', 'concurrent sessions allowed for this user', parseCount)
     .action(async (name: string, opts) => {
       const path = usersPath(opts);
       const file = await readUsersFile(path);
       if (Object.hasOwn(file.users, name)) throw new Error(`user "${name}" already exists in ${path}`);
       const { password, generated } = await choosePassword(opts);
-      const record: UserRecord = userSchema.parse({
-        password: await hashPassword(password),
-        home: opts.home,
-        permissions: opts.permissions,
-        allowedNetworks: opts.allow,
-        maxSessions: opts.maxSessions,
-      });
-      file.users[name] = record;
-      await writeUsersFile(path, file);
-      console.log(`added user ${name} (home ${record.home}) to ${path}`);
+      const updated = withUser(
+        file,
+        name,
+        {
+          password: await hashPassword(password),
+          home: opts.home,
+          permissions: opts.permissions,
+          allowedNetworks: opts.allow,
+          maxSessions: opts.maxSessions,
+        },
+        path,
+      );
+      await writeUsersFile(path, updated);
+      console.log(`added user ${name} (home ${updated.users[name]!.home}) to ${path}`);
       if (generated) console.log(`password: ${password}`);
     });
 
@@ -83,8 +103,7 @@ export function userCommand(): Command {
       const record = Object.hasOwn(file.users, name) ? file.users[name] : undefined;
       if (!record) throw new Error(`no user "${name}" in ${path}`);
       const { password, generated } = await choosePassword(opts);
-      record.password = await hashPassword(password);
-      await writeUsersFile(path, file);
+      await writeUsersFile(path, withUser(file, name, { ...record, password: await hashPassword(password) }, path));
       console.log(`password of ${name} changed`);
       if (generated) console.log(`password: ${password}`);
     });

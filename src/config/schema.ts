@@ -308,6 +308,12 @@ export function checkPassiveRange(
 export const configSchema = z
   .object({
     nodeId: text(z.string().min(1)).default(hostname()),
+    /**
+     * Processes serving sessions: 1 serves them in this process; more starts a
+     * primary that accepts and admits connections and that many worker
+     * processes, each with an equal slice of the passive range.
+     */
+    workers: z.number().int().min(1).max(64).default(1),
     listen: listenSchema,
     banner: text(z.string().max(200)).default('ftpfleet ready'),
     storage: z
@@ -349,7 +355,13 @@ export const configSchema = z
     ...processSections,
   })
   .strict()
-  .superRefine(checkPassiveRange);
+  .superRefine(checkPassiveRange)
+  .superRefine((c, ctx) => {
+    const { min, max } = c.passive.portRange;
+    if (max - min + 1 < c.workers) {
+      ctx.addIssue({ code: 'custom', path: ['workers'], message: `${c.workers} workers need at least ${c.workers} passive ports (one slice each); passive.portRange ${min}-${max} has ${max - min + 1}` });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 

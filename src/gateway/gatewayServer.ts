@@ -5,10 +5,10 @@
  * status and graceful stop.
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
-import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
-import { listenOnAll, readControlProxy } from '../net/controlListener.js';
+import { NetworkList } from '../net/addressMatch.js';
+import { listenOnAll } from '../net/controlListener.js';
+import { SessionAdmission, acceptControl } from '../net/sessionAdmission.js';
 import type { Readiness } from '../ops/opsServer.js';
-import { formatReply, reply } from '../protocol/replies.js';
 import type { Backend } from './backendPool.js';
 import { GatewaySession, type GatewayContext } from './gatewaySession.js';
 import { checkBackend } from './healthCheck.js';
@@ -16,13 +16,14 @@ import { checkBackend } from './healthCheck.js';
 export class GatewayServer {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<GatewaySession>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly admission: SessionAdmission;
   private readonly trustedProxies: NetworkList;
   private stopping = false;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(readonly ctx: GatewayContext) {
     this.trustedProxies = new NetworkList(ctx.config.proxyProtocol.trustedNetworks);
+    this.admission = new SessionAdmission(ctx.config.limits, ctx.defender);
   }
 
   addresses(): AddressInfo[] {
@@ -74,45 +75,25 @@ export class GatewayServer {
   }
 
   private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
-    socket.on('error', () => {});
-    const peer = normalizeAddress(socket.remoteAddress ?? '');
-    const pp = this.ctx.config.proxyProtocol;
-    const proxy = await readControlProxy(socket, peer, { ...pp, trusted: this.trustedProxies }, (why, detail) => {
-      this.ctx.log.warn({ client: peer, err: detail }, why === 'proxy error' ? 'PROXY header refused' : detail);
-      this.ctx.metrics.connectionRefused(why);
+    const accepted = await acceptControl(socket, {
+      proxy: { ...this.ctx.config.proxyProtocol, trusted: this.trustedProxies },
+      log: this.ctx.log,
+      metrics: this.ctx.metrics,
+      admit: (address) => {
+        if (this.stopping) return { why: 'shutting down', text: 'Gateway shutting down.' };
+        const { total, loggedIn } = this.sessionCounts();
+        return this.admission.admit(address, total - loggedIn);
+      },
     });
-    if (proxy === undefined) return;
-    const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
-    const { limits } = this.ctx.config;
-    const refuse = (why: string, text: string) => {
-      this.ctx.log.warn({ client: address, why }, 'connection refused');
-      this.ctx.metrics.connectionRefused(why);
-      socket.end(formatReply(reply(421, text)));
-      setTimeout(() => socket.destroy(), 1000).unref();
-    };
-    if (this.stopping) return refuse('shutting down', 'Gateway shutting down.');
-    const admission = this.ctx.defender.admit(address);
-    if (admission === 'denied') return refuse('denied', 'Access denied.');
-    if (admission === 'banned') return refuse('banned', 'Your address is banned for a while; try again later.');
-    if (this.sessions.size >= limits.maxSessions) return refuse('max sessions', 'Too many users; try again later.');
-    const { total, loggedIn } = this.sessionCounts();
-    if (total - loggedIn >= limits.maxUnauthenticated) {
-      return refuse('max unauthenticated', 'Too many connections waiting to log in; try again later.');
-    }
-    const count = this.perAddress.get(address) ?? 0;
-    if (count >= limits.maxSessionsPerAddress) return refuse('max sessions per address', 'Too many connections from your address.');
-    this.perAddress.set(address, count + 1);
-    const session = new GatewaySession(socket, this.ctx, (s) => this.onSessionClosed(s), { implicitTls, proxy });
+    if (!accepted) return;
+    const session = new GatewaySession(socket, this.ctx, (s) => this.onSessionClosed(s), { implicitTls, proxy: accepted.proxy });
     this.sessions.add(session);
     this.ctx.metrics.sessionOpened();
     session.start();
   }
 
   private onSessionClosed(session: GatewaySession): void {
-    if (!this.sessions.delete(session)) return;
-    const n = (this.perAddress.get(session.clientAddress) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(session.clientAddress);
-    else this.perAddress.set(session.clientAddress, n);
+    if (this.sessions.delete(session)) this.admission.release(session.clientAddress);
   }
 
   sessionCounts(): { total: number; loggedIn: number } {

@@ -136,6 +136,17 @@ const proxyProtocolSchema = z.preprocess(
     .strict(),
 );
 
+/** Whether passive data connections reach the nodes with the client's address (in the header or as their source). */
+function dataCarriesClient(fleet: {
+  balancer: { kind: BalancerKind; nlb: { preserveClientIp: boolean } };
+  proxyProtocol: { enabled: boolean; data?: boolean | undefined };
+}): boolean {
+  const pp = fleet.proxyProtocol;
+  if (pp.enabled && pp.data !== false) return true;
+  if (fleet.balancer.kind === 'lvs') return true; // LVS-NAT keeps the client's address
+  return fleet.balancer.kind === 'nlb' && fleet.balancer.nlb.preserveClientIp;
+}
+
 export const fleetSchema = z
   .object({
     /** The address clients connect to; every node advertises it in PASV replies. */
@@ -222,6 +233,18 @@ export const fleetSchema = z
     }
     if (!pp.enabled && pp.data === true) {
       ctx.addIssue({ code: 'custom', path: ['proxyProtocol', 'data'], message: 'PROXY headers on data connections need proxyProtocol.enabled: true' });
+    }
+    if (fleet.sharePorts && !dataCarriesClient(fleet)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sharePorts'],
+        message:
+          `a shared passive port tells sessions apart by the client address of each data connection, but ${kind} data connections ` +
+          'reach the nodes from the balancer\'s address without a PROXY header, so sharing would do nothing; ' +
+          'set proxyProtocol.enabled: true with proxyProtocol.data: true (its default when enabled)' +
+          (kind === 'nlb' ? ' or balancer.nlb.preserveClientIp: true' : '') +
+          ', or sharePorts: false',
+      });
     }
     if (kind === 'lvs' && fleet.balancer.lvs.serverNetwork === undefined) {
       ctx.addIssue({

@@ -7,6 +7,21 @@
 import { rangeText, type Fleet } from './fleet.js';
 import { nodeEnvComment } from './nodeEnv.js';
 
+/** PROXY v2 on a server line, carrying the connection's unique id (the node's session id). */
+const SEND_PROXY = 'send-proxy-v2 proxy-v2-options unique-id';
+
+/**
+ * A unique id per control connection, sent in the PROXY v2 header and logged
+ * here too, so a node's log lines and HAProxy's can be matched.
+ */
+function uniqueIdLines(): string[] {
+  return [
+    '    # an id per connection, logged here and sent in the PROXY v2 header: the node logs it, hex-encoded, as the session id',
+    '    unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid',
+    '    log-format "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq id=%ID"',
+  ];
+}
+
 export function generateHaproxy(fleet: Fleet): string {
   const h = fleet.balancer.haproxy;
   const hc = fleet.healthCheck;
@@ -42,6 +57,7 @@ export function generateHaproxy(fleet: Fleet): string {
     `# ---- control connections: VIP:${fleet.controlPort}, sticky per client address ----`,
     'frontend ftp_control',
     `    bind ${fleet.vip}:${fleet.controlPort}`,
+    ...(pp.enabled ? uniqueIdLines() : []),
     '    default_backend ftp_control',
     '',
     'backend ftp_control',
@@ -50,7 +66,7 @@ export function generateHaproxy(fleet: Fleet): string {
   let serverOpts: string;
   if (hc.type === 'http') {
     out.push(`    # health check: GET ${hc.path} on the node's ops port must answer 200`, `    option httpchk GET ${hc.path}`, '    http-check expect status 200');
-    serverOpts = `check port ${hc.port} ${checkOpts}${pp.enabled ? ' send-proxy-v2' : ''}`;
+    serverOpts = `check port ${hc.port} ${checkOpts}${pp.enabled ? ` ${SEND_PROXY}` : ''}`;
   } else {
     out.push(
       '    # health check on the control port: a node is up when it greets with 220',
@@ -60,7 +76,7 @@ export function generateHaproxy(fleet: Fleet): string {
       '    tcp-check send QUIT\\r\\n',
     );
     // The node requires the header on every control connection, checks included.
-    serverOpts = `check ${checkOpts}${pp.enabled ? ' send-proxy-v2 check-send-proxy' : ''}`;
+    serverOpts = `check ${checkOpts}${pp.enabled ? ` ${SEND_PROXY} check-send-proxy` : ''}`;
   }
   for (const node of fleet.nodes) out.push(`    server ${node.name} ${node.address}:${fleet.controlPort} ${serverOpts}`);
   out.push(

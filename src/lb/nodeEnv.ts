@@ -54,15 +54,12 @@ export function nodeSettings(fleet: Fleet, node: FleetNode): NodeSetting[] {
   const pp = fleet.proxyProtocol;
   if (pp.enabled) {
     out.push({ key: 'proxyProtocol.control', value: 'required', why: 'the balancer sends a PROXY v2 header on control connections' });
-    out.push({ key: 'proxyProtocol.data', value: pp.data ? 'required' : 'off', why: pp.data ? 'and on passive data connections' : 'but not on passive data connections' });
+    out.push({
+      key: 'proxyProtocol.data',
+      value: pp.data ? 'required' : 'off',
+      why: pp.data ? 'and on passive data connections' : 'but not on passive data connections (the node expects them from the balancer, the control peer)',
+    });
     out.push({ key: 'proxyProtocol.trustedNetworks', value: list(pp.trustedNetworks), why: 'where the balancer connects from' });
-    if (!pp.data) {
-      out.push({
-        key: 'passive.requireSameAddress',
-        value: 'false',
-        why: 'passive data comes from the balancer while the client address comes from the PROXY header, so they never match',
-      });
-    }
   }
   if (fleet.healthCheck.type === 'http') {
     out.push({ key: 'ops.enabled', value: 'true', why: `the balancer checks GET ${fleet.healthCheck.path} on the ops port` });

@@ -10,12 +10,19 @@ import { readProxyHeader } from './proxyReader.js';
 
 /**
  * Listens on each address. Port 0 picks one free port shared by all of them;
- * "::" falls back to 0.0.0.0 where IPv6 is disabled.
+ * "::" falls back to 0.0.0.0 where IPv6 is disabled. `pauseOnConnect`: read
+ * nothing until asked (a connection handed to another process).
  */
-export async function listenOnAll(addresses: readonly string[], port: number, onSocket: (socket: Socket) => void, onError: (err: Error) => void): Promise<Server[]> {
+export async function listenOnAll(
+  addresses: readonly string[],
+  port: number,
+  onSocket: (socket: Socket) => void,
+  onError: (err: Error) => void,
+  pauseOnConnect = false,
+): Promise<Server[]> {
   const servers: Server[] = [];
   for (const host of addresses) {
-    const server = createServer({ noDelay: true }, onSocket);
+    const server = createServer({ noDelay: true, pauseOnConnect }, onSocket);
     server.on('error', onError);
     try {
       await listen(server, host, port);

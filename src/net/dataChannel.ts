@@ -35,6 +35,8 @@ export interface PassiveOptions {
   onForeignPeer: (address: string) => void;
   /** No connection came within acceptTimeoutMs. */
   onTimeout: () => void;
+  /** The session's id, for log lines about its data connections. */
+  sessionId?: string;
 }
 
 export class PassiveDataChannel implements DataChannel {
@@ -50,7 +52,7 @@ export class PassiveDataChannel implements DataChannel {
 
   static async create(options: PassiveOptions): Promise<PassiveDataChannel> {
     const channel = new PassiveDataChannel(options);
-    channel.lease = await options.pool.lease(options.bindAddress, options.expectedPeer, (s, peer) => channel.onConnection(s, peer));
+    channel.lease = await options.pool.lease(options.bindAddress, options.expectedPeer, (s, peer) => channel.onConnection(s, peer), options.sessionId);
     channel.timer = setTimeout(() => {
       options.onTimeout();
       channel.fail(new DataConnectionError(`No data connection within ${options.acceptTimeoutMs / 1000}s.`));

@@ -52,7 +52,7 @@ interface Score {
   /** Sum of the events' points. */
   points: number;
   /** Oldest first. */
-  events: Array<{ at: number; points: number; offence: Offence }>;
+  events: Array<{ at: number; points: number; offence: Offence; user?: string }>;
 }
 
 interface Offender {
@@ -122,13 +122,38 @@ export class Defender {
     return false;
   }
 
+  /** When the address's ban ends (ms since the epoch), or null when it is not banned. */
+  bannedUntil(address: string): number | null {
+    const a = normalizeAddress(address);
+    return this.isBanned(a) ? this.offenders.get(a)!.until : null;
+  }
+
+  /**
+   * A ban decided elsewhere — by the primary process of a node that runs
+   * worker processes, which scores the offences of all of them.
+   */
+  impose(address: string, until: number): void {
+    const a = normalizeAddress(address);
+    const o = this.offenders.get(a);
+    if (o?.active) {
+      o.until = Math.max(o.until, until);
+      return;
+    }
+    this.scores.delete(a);
+    this.offenders.set(a, { bans: (o?.bans ?? 0) + 1, until, durationMs: until - this.now(), active: true });
+    this.counters.bans++;
+  }
+
   /** The current score of an address: the points of its offences within the window. */
   score(address: string): number {
     return this.current(normalizeAddress(address), this.now())?.points ?? 0;
   }
 
-  /** Scores an offence; `banned` is true when the address is (now) banned. */
-  record(address: string, offence: Offence): { banned: boolean } {
+  /**
+   * Scores an offence; `banned` is true when the address is (now) banned.
+   * `user`: for a failed login, the name tried (see forgive).
+   */
+  record(address: string, offence: Offence, user?: string): { banned: boolean } {
     this.counters.offences[offence]++;
     const weight = this.policy.scores[offence];
     if (!this.policy.enabled || weight <= 0) return { banned: false };
@@ -137,7 +162,7 @@ export class Defender {
     const now = this.now();
     const s = this.current(a, now) ?? { points: 0, events: [] };
     const before = s.points;
-    s.events.push({ at: now, points: weight, offence });
+    s.events.push({ at: now, points: weight, offence, user });
     s.points += weight;
     if (s.events.length > MAX_EVENTS) s.points -= s.events.shift()!.points;
     this.track(a, s);
@@ -153,12 +178,17 @@ export class Defender {
     return { banned: true };
   }
 
-  /** A successful login: its address's failed logins are forgiven (other offences stand). */
-  forgive(address: string): void {
+  /**
+   * A successful login as `user`: the address's failed logins for that name
+   * are forgiven (a device that mistyped its own password). Failed logins for
+   * other names and other offences stand, so one known account cannot be
+   * used to wipe the score of guessing another.
+   */
+  forgive(address: string, user: string): void {
     const a = normalizeAddress(address);
     const s = this.current(a, this.now());
     if (!s) return;
-    s.events = s.events.filter((e) => e.offence !== 'failedLogin');
+    s.events = s.events.filter((e) => e.offence !== 'failedLogin' || e.user !== user);
     s.points = s.events.reduce((sum, e) => sum + e.points, 0);
     if (s.events.length === 0) this.scores.delete(a);
   }

@@ -19,8 +19,12 @@ export class PassivePortsExhaustedError extends Error {
   }
 }
 
-/** The peer a data connection speaks for (after any PROXY header); null to refuse it. */
-export type IdentifyPeer = (socket: Socket) => Promise<string | null>;
+/**
+ * The peer a data connection speaks for (after any PROXY header); null to
+ * refuse it. `session` is the id of the session the port was leased to, when
+ * the port is not shared (for its log lines).
+ */
+export type IdentifyPeer = (socket: Socket, session?: string) => Promise<string | null>;
 export type OnDataConnection = (socket: Socket, peer: string) => void;
 
 export interface PassiveLease {
@@ -72,15 +76,16 @@ export class PassivePortPool {
   /**
    * Waits on a port of the range, on `host`, for a data connection. In shared
    * mode `peer` (the expected client address) is required and picks the session.
+   * `session` names the session waiting, for log lines.
    */
-  async lease(host: string, peer: string | null, onConnection: OnDataConnection): Promise<PassiveLease> {
+  async lease(host: string, peer: string | null, onConnection: OnDataConnection, session?: string): Promise<PassiveLease> {
     if (this.options.shared && peer !== null) return this.leaseShared(host, peer, onConnection);
     for (let tried = 0; tried < this.size; tried++) {
       const port = this.next();
       if (this.inUse.has(port)) continue;
       this.inUse.add(port);
       const server = this.createListener((socket) => {
-        void this.options.identify(socket).then((p) => (p === null ? socket.destroy() : onConnection(socket, p)));
+        void this.options.identify(socket, session).then((p) => (p === null ? socket.destroy() : onConnection(socket, p)));
       });
       if (!(await listen(server, host, port))) {
         this.inUse.delete(port);

@@ -5,7 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Metrics } from './metrics.js';
+
+/** What /metrics serves: one process's registry, or a node's worker processes' merged. */
+export interface MetricsSource {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface Readiness {
   ready: boolean;
@@ -13,11 +18,11 @@ export interface Readiness {
 }
 
 export interface OpsHooks {
-  metrics: Metrics;
+  metrics: MetricsSource;
   readiness(): Promise<Readiness>;
   /** Starts a graceful drain (as SIGTERM does). */
   drain(): void;
-  status(): Record<string, unknown>;
+  status(): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export interface OpsOptions {
@@ -53,11 +58,11 @@ export async function startOpsServer(options: OpsOptions, hooks: OpsHooks, log: 
           return send(res, r.ready ? 200 : 503, r);
         }
         case 'GET /metrics':
-          return send(res, 200, await hooks.metrics.text(), hooks.metrics.registry.contentType);
+          return send(res, 200, await hooks.metrics.text(), hooks.metrics.contentType);
         case 'GET /admin/status':
         case 'POST /admin/drain':
           if (!authorized(req, options.adminToken)) return send(res, 401, { error: 'admin token required' });
-          if (route === 'GET /admin/status') return send(res, 200, hooks.status());
+          if (route === 'GET /admin/status') return send(res, 200, await hooks.status());
           log.warn('drain requested through the admin API');
           hooks.drain();
           return send(res, 202, { draining: true });

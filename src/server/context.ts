@@ -8,6 +8,7 @@ import type { PassivePortPool } from '../net/passivePortPool.js';
 import type { TlsProvider } from '../net/tls.js';
 import type { MetricsSink } from './metricsSink.js';
 import type { AdvertisedAddress } from '../net/advertisedAddress.js';
+import type { Session } from './session.js';
 
 export interface ServerContext {
   config: Config;
@@ -21,8 +22,13 @@ export interface ServerContext {
   advertised: AdvertisedAddress;
   /** Null when TLS is disabled. */
   tls: TlsProvider | null;
-  /** Logged-in sessions per user name, for per-user limits. */
-  sessionsOfUser(name: string): number;
+  /**
+   * Whether `session` may log in as `user` under the user's session limit
+   * (`maxSessions`), counted over the whole node — all its worker processes.
+   */
+  claimLogin(session: Session, user: User): boolean | Promise<boolean>;
+  /** A logged-in session logged out (REIN); worker processes tell the primary. */
+  loggedOut?(session: Session): void;
   /** The store of a user with its own storage settings (users file `storage:`); `storage` otherwise. */
   storageFor?(user: User): Promise<Storage>;
 }

@@ -13,12 +13,14 @@ import type { IdentifyPeer } from '../net/passivePortPool.js';
 export function dataPeerIdentifier(config: Config, log: Logger, metrics: MetricsSink): IdentifyPeer {
   const pp = config.proxyProtocol;
   const trusted = new NetworkList(pp.trustedNetworks);
-  return async (socket: Socket) => {
+  return async (socket: Socket, session?: string) => {
     const peer = normalizeAddress(socket.remoteAddress ?? '');
     if (pp.data === 'off') return peer;
+    // A shared port knows its session only from the header's client address.
+    const fields = session === undefined ? { from: peer } : { session, from: peer };
     if (!trusted.has(peer)) {
       if (pp.untrusted === 'direct') return peer;
-      log.warn({ from: peer }, 'data connection from a peer not trusted to send PROXY headers refused');
+      log.warn(fields, 'data connection from a peer not trusted to send PROXY headers refused');
       metrics.dataFailure('proxy_error');
       return null;
     }
@@ -26,7 +28,7 @@ export function dataPeerIdentifier(config: Config, log: Logger, metrics: Metrics
       const header = await readProxyHeader(socket, pp.headerTimeout * 1000, pp.data === 'required');
       return header?.source ? normalizeAddress(header.source.address) : peer;
     } catch (err) {
-      log.warn({ from: peer, err: (err as Error).message }, 'PROXY header on a data connection refused');
+      log.warn({ ...fields, err: (err as Error).message }, 'PROXY header on a data connection refused');
       metrics.dataFailure('proxy_error');
       return null;
     }

@@ -10,6 +10,7 @@ import {
   InsufficientStorageError,
   InvalidNameError,
   IsADirectoryError,
+  OffsetPastEndError,
   NotADirectoryError,
   NotFoundError,
   StorageError,
@@ -84,6 +85,8 @@ const CODES: Array<[ErrorClass, number]> = [
   [AccessDeniedError, 550],
   [InsufficientStorageError, 552],
   [InvalidNameError, 553],
+  // RFC 3659 §5.5: an invalid REST parameter.
+  [OffsetPastEndError, 554],
   [TransientStorageError, 451],
   [StorageError, 451],
 ];

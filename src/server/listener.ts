@@ -1,15 +1,19 @@
 /**
  * A node's control listener: accepts connections, applies the session
  * limits and the defender's deny list and bans before a session is
- * created, and stops gracefully.
+ * created, and stops gracefully. In a worker process (`workers` > 1) the
+ * primary accepts and admits, and hands each connection over to `adopt`.
  */
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { NetworkList, normalizeAddress } from '../net/addressMatch.js';
-import { listenOnAll, readControlProxy } from '../net/controlListener.js';
-import { formatReply, reply } from '../protocol/replies.js';
+import { NetworkList } from '../net/addressMatch.js';
+import { listenOnAll } from '../net/controlListener.js';
+import type { ProxyHeader } from '../net/proxyProtocol.js';
+import { SessionAdmission, acceptControl, type Refusal } from '../net/sessionAdmission.js';
 import type { ServerContext } from './context.js';
 import { Session } from './session.js';
+
+export const SHUTTING_DOWN: Refusal = { why: 'shutting down', text: 'Server shutting down.' };
 
 export interface Readiness {
   ready: boolean;
@@ -19,15 +23,20 @@ export interface Readiness {
 export class FtpServer {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Session>();
-  private readonly perAddress = new Map<string, number>();
   private stopping = false;
   private sweeper: NodeJS.Timeout | null = null;
   readonly ctx: ServerContext;
   private readonly trustedProxies: NetworkList;
+  private readonly admission: SessionAdmission;
 
-  constructor(ctx: Omit<ServerContext, 'sessionsOfUser'>) {
-    this.ctx = { ...ctx, sessionsOfUser: (name) => this.countUser(name) };
+  /** `ctx.claimLogin` defaults to this process's own count of the user's sessions. */
+  constructor(
+    ctx: Omit<ServerContext, 'claimLogin'> & Partial<Pick<ServerContext, 'claimLogin'>>,
+    private readonly onClosed: (session: Session) => void = () => {},
+  ) {
+    this.ctx = { claimLogin: (_session, user) => user.maxSessions === undefined || this.countUser(user.name) < user.maxSessions, ...ctx };
     this.trustedProxies = new NetworkList(ctx.config.proxyProtocol.trustedNetworks);
+    this.admission = new SessionAdmission(ctx.config.limits, ctx.defender);
   }
 
   private get log(): Logger {
@@ -39,11 +48,13 @@ export class FtpServer {
     return this.servers.map((s) => s.address()).filter((a): a is import('node:net').AddressInfo => typeof a === 'object' && a !== null);
   }
 
-  async start(): Promise<void> {
-    const { listen, tls } = this.ctx.config;
+  /** Listens on the control port(s); without it (a worker process) sessions only come through `adopt`. */
+  async start(listen = true): Promise<void> {
+    const { config } = this.ctx;
     this.sweeper = setInterval(() => this.ctx.defender.sweep(), 1000).unref();
-    await this.listenAll(listen.port, false);
-    if (this.ctx.tls && tls.implicitPort !== null) await this.listenAll(tls.implicitPort, true);
+    if (!listen) return;
+    await this.listenAll(config.listen.port, false);
+    if (this.ctx.tls && config.tls.implicitPort !== null) await this.listenAll(config.tls.implicitPort, true);
   }
 
   private async listenAll(port: number, implicitTls: boolean): Promise<void> {
@@ -64,37 +75,23 @@ export class FtpServer {
   }
 
   private async onConnection(socket: Socket, implicitTls: boolean): Promise<void> {
-    socket.on('error', () => {});
-    const peer = normalizeAddress(socket.remoteAddress ?? '');
-    const pp = this.ctx.config.proxyProtocol;
-    const proxy = await readControlProxy(socket, peer, { ...pp, trusted: this.trustedProxies }, (why, detail) => {
-      this.log.warn({ client: peer, err: detail }, why === 'proxy error' ? 'PROXY header refused' : detail);
-      this.ctx.metrics.connectionRefused(why);
+    const accepted = await acceptControl(socket, {
+      proxy: { ...this.ctx.config.proxyProtocol, trusted: this.trustedProxies },
+      log: this.log,
+      metrics: this.ctx.metrics,
+      admit: (address) => (this.stopping ? SHUTTING_DOWN : this.admission.admit(address, this.unauthenticatedCount())),
     });
-    if (proxy === undefined) return;
-    // Limits and bans apply to the real client, not to the balancer in front.
-    const address = proxy?.source ? normalizeAddress(proxy.source.address) : peer;
-    const limits = this.ctx.config.limits;
-    const refuse = (why: string, text: string) => {
-      this.log.warn({ client: address, why }, 'connection refused');
-      this.ctx.metrics.connectionRefused(why);
-      socket.end(formatReply(reply(421, text)));
-      setTimeout(() => socket.destroy(), 1000).unref();
-    };
-    if (this.stopping) return refuse('shutting down', 'Server shutting down.');
-    const admission = this.ctx.defender.admit(address);
-    if (admission === 'denied') return refuse('denied', 'Access denied.');
-    if (admission === 'banned') return refuse('banned', 'Your address is banned for a while; try again later.');
-    if (this.sessions.size >= limits.maxSessions) return refuse('max sessions', 'Too many users; try again later.');
-    // Connections that have not logged in get a lower cap, so a flood leaves room for real sessions.
-    if (this.unauthenticatedCount() >= limits.maxUnauthenticated) return refuse('max unauthenticated', 'Too many connections waiting to log in; try again later.');
-    const count = this.perAddress.get(address) ?? 0;
-    if (count >= limits.maxSessionsPerAddress) return refuse('max sessions per address', 'Too many connections from your address.');
-    this.perAddress.set(address, count + 1);
+    if (accepted) this.adopt(socket, implicitTls, accepted.proxy);
+  }
+
+  /** Starts a session on an admitted connection. */
+  adopt(socket: Socket, implicitTls: boolean, proxy: ProxyHeader | null): Session {
+    socket.on('error', () => {});
     const session = new Session(socket, this.ctx, (s) => this.onSessionClosed(s), { implicitTls, proxy });
     this.sessions.add(session);
     this.ctx.metrics.sessionOpened();
     session.start();
+    return session;
   }
 
   private unauthenticatedCount(): number {
@@ -105,9 +102,8 @@ export class FtpServer {
 
   private onSessionClosed(session: Session): void {
     if (!this.sessions.delete(session)) return;
-    const n = (this.perAddress.get(session.clientAddress) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(session.clientAddress);
-    else this.perAddress.set(session.clientAddress, n);
+    this.admission.release(session.clientAddress); // a no-op for adopted sessions, which the primary counts
+    this.onClosed(session);
   }
 
   get sessionCount(): number {
@@ -168,7 +164,11 @@ export class FtpServer {
     }
     if (this.sessions.size > 0) {
       this.log.warn({ sessions: this.sessions.size }, 'grace period over; closing remaining sessions');
-      for (const s of this.sessions) s.socket.destroy();
+      const left = [...this.sessions];
+      for (const s of left) s.socket.destroy();
+      // The cut transfers discard their uploads (temp files) before the process exits: wait a little for that.
+      const settled = Promise.all(left.map((s) => s.transferSettled()));
+      await Promise.race([settled, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
   }
 }

@@ -1,8 +1,8 @@
 /**
  * One client's control connection: reads command lines, runs their handlers
  * in order, and owns the session state (login, directory, data channel,
- * running transfer). ABOR, STAT and NOOP are answered while a transfer runs;
- * other commands wait for it (RFC 959 §4.1.3).
+ * running transfer). STAT and NOOP are answered while a transfer runs, and
+ * ABOR stops it at once; other commands wait for it (RFC 959 §4.1.3).
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -23,6 +23,7 @@ import { storageErrorCause } from '../storage/errors.js';
 import type { ServerContext } from './context.js';
 import type { DataChannel, DataMode } from '../net/dataChannel.js';
 import {
+  ActiveTargetRefusedError,
   BadSequenceError,
   DataConnectionError,
   DataProtectionRequiredError,
@@ -68,6 +69,26 @@ export type TransferSpec =
   | { direction: 'download'; path: string; label: string; source: () => Promise<Readable>; ascii?: boolean }
   | { direction: 'upload'; path: string; label: string; target: () => Promise<Upload> };
 
+/** The channel's connection, or a rejection as soon as `signal` fires (a connection made later is closed). */
+function openUnlessAborted(channel: DataChannel, signal: AbortSignal): Promise<Socket> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    channel.open().then(
+      (socket) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) socket.destroy();
+        else resolve(socket);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 export class Session {
   /** Correlation id: the balancer's PROXY v2 unique id when it sends one. */
   readonly id: string;
@@ -110,6 +131,10 @@ export class Session {
 
   private dataChannel: DataChannel | null = null;
   transfer: RunningTransfer | null = null;
+  /** ABOR has arrived and its turn has not come: the transfers of the commands ahead of it stop at once. */
+  private abortRequested = false;
+  /** ...and one of them was stopped: ABOR's own reply is then 226 (else 225). */
+  private transferAborted = false;
   private readonly queue: Array<() => Promise<void>> = [];
   private pumping = false;
   private draining = false;
@@ -245,6 +270,7 @@ export class Session {
     }
     const { verb, arg } = parsed.command;
     const spec = COMMANDS[verb];
+    spec?.onArrival?.(this, arg);
     if (spec?.duringTransfer && this.transfer && this.queue.length === 0) {
       void this.execute(verb, arg);
       return;
@@ -266,6 +292,8 @@ export class Session {
       if (this.queue.length < MAX_QUEUED / 2) this.control.resume();
     }
     this.pumping = false;
+    // Every ABOR read has had its turn, even one refused (530 before login, say).
+    this.abortRequested = this.transferAborted = false;
     if (this.draining && !this.transfer) this.drain();
   }
 
@@ -298,6 +326,7 @@ export class Session {
         log().info({ code: r.code, err: (err as Error).message, cause: storageErrorCause(err) }, 'command failed');
         // A refusal's own 421 is the one reply: send it and close (no second reply).
         if (err instanceof SessionRefusedError) this.closeWith(r, (err as Error).message);
+        else if (err instanceof ActiveTargetRefusedError) this.reject(r, 'protocolAbuse'); // an FTP bounce attempt
         else this.respond(r);
       } else {
         log().error({ err }, 'command crashed');
@@ -357,6 +386,16 @@ export class Session {
     this.dataChannel = null;
   }
 
+  /** REIN: the transfer settings a new session starts with; TLS on the control connection stays. */
+  resetSettings(): void {
+    this.type = 'A';
+    this.epsvAll = false;
+    this.mlstFacts = [...MLST_FACTS];
+    this.hashAlgorithm = 'SHA-256';
+    // Implicit FTPS starts with protected data, explicit FTPS with PROT C (RFC 4217 §9).
+    this.pbszDone = this.protectData = this.options.implicitTls;
+  }
+
   /** Takes the REST offset, which applies to one transfer only. */
   takeRestOffset(): number {
     const offset = this.restOffset;
@@ -388,6 +427,7 @@ export class Session {
       done: new Promise<void>((r) => (finish = r)),
     };
     this.transfer = transfer;
+    if (this.abortRequested) this.stopTransfer(transfer);
     let upload: Upload | null = null;
     let result: 'ok' | 'aborted' | 'failed' = 'failed';
     let error: unknown = null;
@@ -397,9 +437,10 @@ export class Session {
       upload = spec.direction === 'upload' ? await spec.target() : null;
       let socket: Socket;
       try {
-        socket = await channel.open();
+        socket = await openUnlessAborted(channel, controller.signal);
       } catch (err) {
         source?.destroy();
+        if (controller.signal.aborted) throw new TransferAbortedError('Transfer aborted before the data connection was open.');
         throw err instanceof DataConnectionError ? err : new DataConnectionError(`Can't open data connection: ${(err as Error).message}`);
       }
       transfer.socket = socket;
@@ -431,10 +472,13 @@ export class Session {
           control.once('end', onGone).once('close', onGone);
           const toCommit = upload!;
           upload = null;
+          // An ABOR that comes before the upload becomes visible discards it too.
+          const discard = AbortSignal.any([gone.signal, controller.signal]);
           try {
-            await toCommit.commit(gone.signal);
+            await toCommit.commit(discard);
           } catch (err) {
             if (gone.signal.aborted) throw new TransferAbortedError('Control connection closed during upload.');
+            if (discard.aborted) throw new TransferAbortedError('Upload aborted; nothing was stored.');
             throw err;
           } finally {
             control.off('end', onGone).off('close', onGone);
@@ -449,9 +493,10 @@ export class Session {
       result = 'ok';
       return reply(226, 'Transfer complete.');
     } catch (err) {
-      error = err;
-      result = err instanceof TransferAbortedError ? 'aborted' : 'failed';
-      throw err;
+      // Once aborted, whatever failed next (the data TLS handshake, say) failed because of it.
+      error = controller.signal.aborted && !(err instanceof TransferAbortedError) ? new TransferAbortedError('Transfer aborted.') : err;
+      result = error instanceof TransferAbortedError ? 'aborted' : 'failed';
+      throw error;
     } finally {
       if (upload) await upload.abort().catch((e) => this.log.warn({ err: e }, 'discarding upload failed'));
       channel.close();
@@ -498,17 +543,34 @@ export class Session {
     return secure;
   }
 
-  /** ABOR (RFC 959 §4.1.3): aborts the running transfer; its 426 goes out before our 226. */
-  async abortTransfer(): Promise<boolean> {
-    const t = this.transfer;
-    if (!t) {
-      this.closeDataChannel();
-      return false;
-    }
+  /**
+   * ABOR's first half (RFC 959 §4.1.3), run as soon as it is read: stops the
+   * running transfer, whose command then replies 426, even with other
+   * commands queued behind the transfer; a transfer command still queued
+   * ahead of ABOR stops as soon as it starts.
+   */
+  interruptTransfer(): void {
+    this.abortRequested = true;
+    if (this.transfer) this.stopTransfer(this.transfer);
+  }
+
+  private stopTransfer(t: RunningTransfer): void {
+    this.transferAborted = true;
     t.controller.abort();
     t.socket?.destroy();
-    await t.done;
-    return true;
+  }
+
+  /** ABOR's turn in the queue: true if it stopped a transfer; else any data channel set up is dropped. */
+  finishAbort(): boolean {
+    const aborted = this.transferAborted;
+    this.abortRequested = this.transferAborted = false;
+    if (!aborted) this.closeDataChannel();
+    return aborted;
+  }
+
+  /** Resolves once the running transfer (if any) has ended and cleaned up after itself. */
+  transferSettled(): Promise<void> {
+    return this.transfer?.done ?? Promise.resolve();
   }
 
   /** Bytes moved so far by the running transfer, for STAT. */

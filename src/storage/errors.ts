@@ -19,6 +19,8 @@ export class DirectoryNotEmptyError extends StorageError {}
 export class AccessDeniedError extends StorageError {}
 export class InsufficientStorageError extends StorageError {}
 export class InvalidNameError extends StorageError {}
+/** A start offset (resumed read or upload) past the end of the file. */
+export class OffsetPastEndError extends StorageError {}
 /** A failure that may go away if retried (I/O error, throttling). */
 export class TransientStorageError extends StorageError {}
 

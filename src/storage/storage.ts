@@ -20,6 +20,15 @@ export interface ReadOptions {
   start?: number;
 }
 
+export interface RmdirOptions {
+  /**
+   * Hidden temporary uploads older than this many milliseconds are leftovers of
+   * an upload that can no longer finish: when they are all the directory holds,
+   * they are removed with it rather than keeping it "not empty".
+   */
+  staleUploadAgeMs?: number;
+}
+
 export interface UploadOptions {
   /**
    * Keep the first `offset` bytes of the existing file and write after them
@@ -49,7 +58,7 @@ export interface Storage {
   openRead(path: string, options?: ReadOptions): Promise<Readable>;
   createUpload(path: string, options?: UploadOptions): Promise<Upload>;
   mkdir(path: string): Promise<void>;
-  rmdir(path: string): Promise<void>;
+  rmdir(path: string, options?: RmdirOptions): Promise<void>;
   delete(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   setModifiedTime(path: string, mtime: Date): Promise<void>;

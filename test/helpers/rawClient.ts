@@ -161,6 +161,16 @@ export class RawClient {
     if (p.code !== 230) throw new Error(`PASS: ${p.text}`);
   }
 
+  /** Reads replies until the server closes; returns them (the close itself not included). */
+  async untilClosed(ms = 30_000): Promise<RawReply[]> {
+    const out: RawReply[] = [];
+    for (;;) {
+      const r = await this.read(ms);
+      if (r.code === -1) return out;
+      out.push(r);
+    }
+  }
+
   close(): void {
     this.socket.destroy();
   }

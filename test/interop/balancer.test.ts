@@ -21,6 +21,7 @@ import { encodeProxyV2 } from '../../src/net/proxyProtocol.js';
 import { ALICE, CLI, startServer, type StartOptions, type TestServer, type TestUser } from '../helpers/server.js';
 import { RawClient, passivePort, type RawReply } from '../helpers/rawClient.js';
 import { eventually, run, runPythonJson } from '../helpers/clients.js';
+import { metric, ops } from '../helpers/ops.js';
 
 const LB = '127.0.0.200';
 const LIMITED: TestUser = { name: 'limited', password: 'limited-secret', allowedNetworks: ['127.0.0.10/32'] };
@@ -131,29 +132,6 @@ async function activeTarget(host: string): Promise<ActiveTarget> {
   return { port: (server.address() as { port: number }).port, next, close: () => server.close() };
 }
 
-function opsPort(srv: TestServer): number {
-  const line = srv.logs.find((l) => l.msg === 'ops listening');
-  assert.ok(line, 'ops listening logged');
-  return line.port as number;
-}
-
-async function ops(srv: TestServer, path: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${opsPort(srv)}${path}`, init);
-  return { status: r.status, text: await r.text() };
-}
-
-/** Sum of a Prometheus metric's samples whose labels include `labels`; undefined when none. */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let total: number | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total = (total ?? 0) + Number(m[3]);
-  }
-  return total;
-}
-
 function sessionOpened(srv: TestServer, pred: (l: Record<string, any>) => boolean) {
   return srv.waitForLog((l) => l.msg === 'session opened' && pred(l), 5000);
 }
@@ -191,7 +169,8 @@ async function start(options: StartOptions, fixedPort = false): Promise<TestServ
   for (let attempt = 0; attempt < (fixedPort ? 8 : 1); attempt++) {
     const config: Record<string, any> = { tls: { enabled: false }, ...options.config };
     config.passive = { ...config.passive, portRange: `${pasv.min}-${pasv.max}` };
-    if (fixedPort) config.listen = { addresses: ['127.0.0.1', '::1'], port: 11000 + Math.floor(Math.random() * 8000) };
+    // Two addresses: active data must leave from the one the client connected to.
+    if (fixedPort) config.listen = { addresses: ['127.0.0.1', '127.0.0.5'], port: 11000 + Math.floor(Math.random() * 8000) };
     try {
       const srv = await startServer({ ...options, config });
       srv.pasv = pasv;
@@ -267,7 +246,7 @@ describe('PROXY protocol on control connections (control required, data off)', {
     c.close();
   });
 
-  test('v2 header: the unique-id TLV becomes the session id in the logs', async () => {
+  test('v2 header: the unique-id TLV becomes the session id in the logs, transfer lines included', async () => {
     const uid = 'lb-conn-4711';
     const hex = Buffer.from(uid).toString('hex');
     const c = await viaBalancer(pp, v2('127.0.0.10', '127.0.0.1', pp.port, uid));
@@ -278,6 +257,12 @@ describe('PROXY protocol on control connections (control required, data off)', {
     assert.deepEqual([opened.client, opened.via], ['127.0.0.10', LB]);
     const loggedIn = await pp.waitForLog((l) => l.msg === 'logged in' && l.session === hex);
     assert.equal(loggedIn.client, '127.0.0.10');
+    writeFileSync(join(pp.dataDir, 'uid-4711.txt'), 'correlated\n');
+    const data = await openData(passivePort(await c.cmd('PASV')), LB);
+    const { final } = await retr(c, data, 'uid-4711.txt');
+    assert.equal(final.code, 226, final.text);
+    const transfer = await pp.waitForLog((l) => l.msg === 'transfer' && l.path === '/uid-4711.txt');
+    assert.deepEqual([transfer.session, transfer.client, transfer.result], [hex, '127.0.0.10', 'ok']);
     c.close();
   });
 
@@ -409,14 +394,17 @@ describe('PROXY protocol on control connections (control required, data off)', {
 
 describe('PROXY protocol on data connections too (data required, untrusted direct)', { timeout: 60_000 }, () => {
   test('a passive data connection must carry a v2 header naming the client', async () => {
+    const hex = Buffer.from('data-test').toString('hex');
     const c = await viaBalancer(ppData, v2('127.0.0.10', '127.0.0.1', ppData.port, 'data-test'));
     await loginAs(c);
     const port = passivePort(await c.cmd('PASV'));
-    const before = ppData.logs.filter((l) => l.msg === 'PROXY header on a data connection refused').length;
-    // No header (stray bytes instead): refused.
+    const refusals = () => ppData.logs.filter((l) => l.msg === 'PROXY header on a data connection refused');
+    const before = refusals().length;
+    // No header (stray bytes instead): refused, and logged with the session whose port it was.
     const noHeader = await openData(port, LB, 'not a header\r\n');
     assert.ok(await closedWithoutData(noHeader), 'data connection without a header refused');
-    assert.ok(await eventually(() => ppData.logs.filter((l) => l.msg === 'PROXY header on a data connection refused').length > before));
+    assert.ok(await eventually(() => refusals().length > before));
+    assert.deepEqual(refusals().slice(before).map((l) => [l.session, l.from]), [[hex, LB]]);
     // A header naming another client: refused.
     const other = await openData(port, LB, v2('127.0.0.11', '127.0.0.1', port));
     assert.ok(await closedWithoutData(other), 'data connection for another client refused');
@@ -431,6 +419,8 @@ describe('PROXY protocol on data connections too (data required, untrusted direc
     const content = randomBytes(50_000);
     assert.equal((await stor(c, up, 'pp-up.bin', content)).code, 226);
     assert.equal(sha256(readFileSync(join(ppData.dataDir, 'pp-up.bin'))), sha256(content));
+    const upload = await ppData.waitForLog((l) => l.msg === 'transfer' && l.path === '/pp-up.bin');
+    assert.deepEqual([upload.session, upload.client, upload.direction], [hex, '127.0.0.10', 'upload']);
     c.close();
   });
 
@@ -669,10 +659,11 @@ print(json.dumps(results))
 /* ---------- 5. Active options ---------- */
 
 describe('active mode options', { timeout: 60_000 }, () => {
-  test('sourcePort control-1: data connections come from the control port minus one', async () => {
+  test('sourcePort control-1: data connections come from the control port minus one, on the address the client connected to', async () => {
     const target = await activeTarget('127.0.0.1');
     try {
-      const c = await viaBalancer(active, null, '127.0.0.1');
+      // The node listens on 127.0.0.1 and 127.0.0.5; the client reaches it on 127.0.0.5 (the VIP under LVS-DR).
+      const c = await viaBalancer(active, null, '127.0.0.1', '127.0.0.5');
       await loginAs(c);
       assert.equal((await c.cmd(`PORT ${portArg('127.0.0.1', target.port)}`)).code, 200);
       assert.equal((await c.cmd('RETR hello.txt')).code, 150);
@@ -680,7 +671,7 @@ describe('active mode options', { timeout: 60_000 }, () => {
       assert.equal((await c.read()).code, 226);
       assert.equal(got.data.toString(), 'hello from the node\n');
       assert.equal(got.remotePort, active.port - 1);
-      assert.equal(got.remoteAddress, '127.0.0.1');
+      assert.equal(got.remoteAddress, '127.0.0.5');
       c.close();
     } finally {
       target.close();

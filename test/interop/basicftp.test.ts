@@ -161,7 +161,7 @@ describe('basic-ftp', { timeout: 110_000 }, () => {
     assert.equal(t?.bytes, whole.length - 12_345, 'only the rest was sent');
     // A start offset past the end is refused.
     writeFileSync(join(work, 'past.bin'), whole);
-    await assert.rejects(client.downloadTo(join(work, 'past.bin'), '/append.bin', whole.length + 1), (e: unknown) => e instanceof FTPError && e.code === 501);
+    await assert.rejects(client.downloadTo(join(work, 'past.bin'), '/append.bin', whole.length + 1), (e: unknown) => e instanceof FTPError && e.code === 554);
     // The session is still usable afterwards.
     assert.equal(await client.size('/append.bin'), whole.length);
     client.close();

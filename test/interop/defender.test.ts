@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -76,15 +76,6 @@ async function upload(c: RawClient, file: string, path: string): Promise<void> {
   assert.equal(last.code, 226, last.text);
 }
 
-/** Reads replies until the server closes; returns them (the close itself not included). */
-async function untilClosed(c: RawClient): Promise<RawReply[]> {
-  const out: RawReply[] = [];
-  for (;;) {
-    const r = await c.read(30_000);
-    if (r.code === -1) return out;
-    out.push(r);
-  }
-}
 
 describe('defender and hostile clients', { timeout: 120_000 }, () => {
   describe('password guessing', () => {
@@ -218,7 +209,7 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
       assert.deepEqual(codes, [...Array(24).fill(500), 421]);
       const again = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.7');
       assert.equal((await again.read()).code, 421);
-      assert.deepEqual(await untilClosed(again), []);
+      assert.deepEqual(await again.untilClosed(), []);
       const ban = await srv.waitForLog((l) => l.msg === 'address banned' && l.client === '127.0.0.7');
       assert.deepEqual([ban.reasons, ban.durationSec], [{ badCommand: 25 }, 900]);
       // Another address is not affected.
@@ -269,7 +260,7 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
       const r = await c.read();
       assert.equal(r.code, 421);
       assert.match(r.text, /denied/i);
-      assert.deepEqual(await untilClosed(c), []);
+      assert.deepEqual(await c.untilClosed(), []);
       await srv.waitForLog((l) => l.msg === 'connection refused' && l.why === 'denied' && l.client === '127.0.0.5');
       const ok = await login(srv, '127.0.0.1');
       ok.close();
@@ -301,6 +292,143 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
     });
   });
 
+  describe('forgiveness, FTP bounce, foreign data connections and metrics', () => {
+    const BOB = { name: 'bob', password: 'bob-secret' };
+    let srv: TestServer;
+
+    before(async () => {
+      // A foreign data connection scores half the threshold: the second one bans.
+      srv = await startServer({
+        users: [ALICE, BOB],
+        config: {
+          anonymous: { enabled: true },
+          limits: { failedLoginDelay: 0.01, defender: { scores: { foreignDataConnection: 50 } } },
+        },
+      });
+    });
+    after(() => srv?.stop());
+
+    /** USER + PASS on an open session: the PASS reply. */
+    async function tryLogin(c: RawClient, user: string, password: string): Promise<RawReply> {
+      const u = await c.cmd(`USER ${user}`);
+      if (u.code !== 331) return u;
+      return c.cmd(`PASS ${password}`);
+    }
+
+    async function banOf(client: string): Promise<Record<string, any>> {
+      return srv.waitForLog((l) => l.msg === 'address banned' && l.client === client);
+    }
+
+    test('anonymous logins between bad passwords for alice forgive nothing: the 10th bad password bans', async () => {
+      const c = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.12');
+      assert.equal((await c.read()).code, 220);
+      const codes: number[] = [];
+      for (let i = 0; i < 30 && !c.closed; i++) {
+        const anon = await tryLogin(c, 'anonymous', 'guest@example.com');
+        assert.equal(anon.code, 230, anon.text);
+        assert.equal((await c.cmd('REIN')).code, 220);
+        const p = await tryLogin(c, ALICE.name, `guess-${i}`);
+        codes.push(p.code);
+        if (p.code === 421) break;
+      }
+      assert.deepEqual(codes, [...Array(9).fill(530), 421]);
+      assert.deepEqual((await banOf('127.0.0.12')).reasons, { failedLogin: 10 });
+      const again = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.12');
+      assert.equal((await again.read()).code, 421);
+      again.close();
+      c.close();
+    });
+
+    test("a login as alice forgives her own mistyped passwords, never guesses at bob's", async () => {
+      const c = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.13');
+      assert.equal((await c.read()).code, 220);
+      // 9 typos, the right password, 9 typos again: never banned (18 failures in the window).
+      for (const round of [1, 2]) {
+        for (let i = 0; i < 9; i++) assert.equal((await tryLogin(c, ALICE.name, `typo-${round}-${i}`)).code, 530);
+        assert.equal((await tryLogin(c, ALICE.name, ALICE.password)).code, 230, `round ${round}`);
+        assert.equal((await c.cmd('REIN')).code, 220);
+      }
+      // Guesses at bob, each followed by a good login as alice: the 10th bans.
+      const codes: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const p = await tryLogin(c, BOB.name, `guess-${i}`);
+        codes.push(p.code);
+        if (p.code === 421) break;
+        assert.equal((await tryLogin(c, ALICE.name, ALICE.password)).code, 230);
+        assert.equal((await c.cmd('REIN')).code, 220);
+      }
+      assert.deepEqual(codes, [...Array(9).fill(530), 421]);
+      assert.deepEqual((await banOf('127.0.0.13')).reasons, { failedLogin: 10 });
+      c.close();
+    });
+
+    test('PORT/EPRT to another address or a privileged port is scored as protocol abuse: the 10th bans', async () => {
+      const c = await login(srv, '127.0.0.14');
+      const bounces = ['PORT 127,0,0,2,78,32', 'EPRT |1|127.0.0.2|20000|', 'PORT 127,0,0,14,0,21', 'EPRT |1|127.0.0.14|80|'];
+      const codes: number[] = [];
+      for (let i = 0; i < 30 && !c.closed; i++) {
+        const r = await c.cmd(bounces[i % bounces.length]!);
+        if (r.code === -1) break;
+        codes.push(r.code);
+      }
+      assert.deepEqual(codes, [...Array(9).fill(504), 421]);
+      assert.deepEqual((await banOf('127.0.0.14')).reasons, { protocolAbuse: 10 });
+      const again = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.14');
+      assert.equal((await again.read()).code, 421);
+      again.close();
+      // The client's own address on an unprivileged port is no offence.
+      const ok = await login(srv, '127.0.0.15');
+      for (let i = 0; i < 15; i++) assert.equal((await ok.cmd('PORT 127,0,0,15,78,32')).code, 200);
+      assert.equal((await ok.cmd('NOOP')).code, 200);
+      ok.close();
+    });
+
+    test('connections to a passive port from a foreign address are scored and ban that address', async () => {
+      writeFileSync(join(srv.dataDir, 'mine.txt'), 'for 127.0.0.1 only');
+      const c = await login(srv, '127.0.0.1');
+      const port = pasvPort(await c.cmd('PASV'));
+      for (let i = 1; i <= 2; i++) {
+        const thief = await openData(port, '127.0.0.2');
+        thief.on('error', () => {});
+        await new Promise((r) => thief.once('close', r));
+        await eventually(() => srv.logs.filter((l) => l.msg === 'refused data connection from another address' && l.from === '127.0.0.2').length === i);
+      }
+      assert.deepEqual((await banOf('127.0.0.2')).reasons, { foreignDataConnection: 2 });
+      const banned = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.2');
+      assert.equal((await banned.read()).code, 421);
+      banned.close();
+      // The session whose port it was still gets its file.
+      const data = await openData(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      data.on('data', (d: Buffer) => chunks.push(d));
+      const closed = new Promise((r) => data.once('close', r));
+      assert.equal((await c.cmd('RETR mine.txt')).code, 150);
+      await closed;
+      assert.equal((await c.read()).code, 226);
+      assert.equal(Buffer.concat(chunks).toString(), 'for 127.0.0.1 only');
+      c.close();
+    });
+
+    test('a ban shows on /metrics: ftpfleet_banned_addresses and ftpfleet_bans_total go up', async () => {
+      const ops = await srv.waitForLog((l) => l.msg === 'ops listening');
+      const scrape = async () => {
+        const res = await fetch(`http://127.0.0.1:${ops.port}/metrics`);
+        assert.equal(res.status, 200);
+        return parseMetrics(await res.text());
+      };
+      const before = await scrape();
+      const c = await RawClient.connect(srv.port, '127.0.0.1', '127.0.0.16');
+      assert.equal((await c.read()).code, 220);
+      for (let i = 0; i < 10; i++) await tryLogin(c, BOB.name, `guess-${i}`);
+      c.close();
+      await banOf('127.0.0.16');
+      const after = await scrape();
+      assert.equal(after.get('ftpfleet_banned_addresses'), before.get('ftpfleet_banned_addresses')! + 1);
+      assert.equal(after.get('ftpfleet_bans_total'), before.get('ftpfleet_bans_total')! + 1);
+      assert.equal(after.get('ftpfleet_offences_total{kind="failedLogin"}'), before.get('ftpfleet_offences_total{kind="failedLogin"}')! + 10);
+    });
+  });
+
   describe('slow clients and unauthenticated sessions', () => {
     let srv: TestServer;
 
@@ -327,7 +455,7 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
       const r = await c.read(30_000);
       assert.equal(r.code, 421);
       assert.match(r.text, /not completed/i);
-      assert.deepEqual(await untilClosed(c), []);
+      assert.deepEqual(await c.untilClosed(), []);
       // A logged-in client trickling one byte at a time, never ending the line.
       const slow = await login(srv, '127.0.0.1');
       let cut: RawReply | null = null;
@@ -337,7 +465,7 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
         await sleep(100);
       }
       assert.equal((await reading).code, 421, 'the trickling client was cut off');
-      assert.deepEqual(await untilClosed(slow), []);
+      assert.deepEqual(await slow.untilClosed(), []);
       assert.equal(srv.logs.filter((l) => l.msg === 'closing session' && l.why === 'command line timeout').length, 2);
     });
 
@@ -355,7 +483,7 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
       const refused = await extra.read();
       assert.equal(refused.code, 421);
       assert.match(refused.text, /waiting to log in/i);
-      assert.deepEqual(await untilClosed(extra), []);
+      assert.deepEqual(await extra.untilClosed(), []);
       // One of the three logs in: a new connection is admitted again.
       assert.equal((await waiting[0]!.cmd('USER alice')).code, 331);
       assert.equal((await waiting[0]!.cmd(`PASS ${ALICE.password}`)).code, 230);
@@ -436,6 +564,18 @@ describe('defender and hostile clients', { timeout: 120_000 }, () => {
     });
   });
 });
+
+/** Prometheus text: sample name with its labels other than `node` → value. */
+function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = (m[2] ?? '').split(',').filter((l) => l && !l.startsWith('node='));
+    out.set(labels.length ? `${m[1]}{${labels.join(',')}}` : m[1]!, Number(m[3]));
+  }
+  return out;
+}
 
 /** "9 x pass-530, 1 x pass-421, ..." */
 function runLengths(items: string[]): string {

@@ -469,7 +469,7 @@ ftp.quit()
     assert.equal(readdirSync(join(srv.dataDir, 'unique')).filter((n) => !n.startsWith('.')).length, 5);
   });
 
-  test('STAT during a transfer reports the bytes moved so far', async () => {
+  test('STAT during a transfer reports the node and the bytes moved so far', async () => {
     const big = join(srv.dataDir, 'stat-big.bin');
     const size = 48 * MiB;
     makeRandomFile(big, size);
@@ -499,6 +499,7 @@ ftp.quit()
       const bytesOf = (r: string) => {
         assert.match(r, /^213 /, r);
         assert.match(r, /stat-big\.bin/, r);
+        assert.match(r, /\bnode test-node\b/, r);
         const m = /(\d+) bytes/.exec(r);
         assert.ok(m, `STAT reply mentions bytes: ${r}`);
         return Number(m![1]);

@@ -1,8 +1,9 @@
 /**
  * Interop: FTPS (RFC 4217) against a real ftpfleet process — explicit
- * (AUTH TLS) and implicit TLS with curl, lftp, Python's ftplib.FTP_TLS and
- * basic-ftp in passive and active mode, sha256-checked; the TLS policies,
- * data-channel session reuse, certificate reload on SIGHUP and
+ * (AUTH TLS, AUTH SSL) and implicit TLS with curl, lftp, Python's
+ * ftplib.FTP_TLS and basic-ftp in passive and active mode, sha256-checked;
+ * the TLS policies (server and per user), data-channel session reuse, TLS
+ * versions, certificate chains, certificate reload on SIGHUP and
  * `ftpfleet cert self-signed`.
  *
  * Every server here uses the self-signed certificate it creates beside its
@@ -15,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect, createSecureContext, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Client } from 'basic-ftp';
 import { eventually, makeRandomFile, run, runPythonJson, sha256File, type RunResult } from '../helpers/clients.js';
 import { passivePort, RawClient, type RawReply } from '../helpers/rawClient.js';
@@ -125,6 +126,17 @@ class ReusingFTPS(StockFTPS):
             self.data_tls.append({'reused': conn.session_reused, 'version': conn.version()})
         return conn, size
 
+class ImplicitFTPS(ReusingFTPS):
+    """Implicit FTPS, which ftplib lacks: TLS from the first byte, so login() sends no AUTH."""
+    def connect(self, host, port):
+        self.host, self.port = host, port
+        plain = socket.create_connection((host, port), self.timeout)
+        self.af = plain.family
+        self.sock = self.context.wrap_socket(plain, server_hostname=host)
+        self.file = self.sock.makefile('r', encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
 def connect(cls=ReusingFTPS):
     ftp = cls(context=context(), timeout=30)
     ftp.connect(HOST, PORT)
@@ -154,7 +166,8 @@ async function py(srv: TestServer, body: string, args: Record<string, unknown> =
 
 /* ---------------- lftp ---------------- */
 
-async function lftp(srv: TestServer, commands: string, passive: boolean): Promise<RunResult> {
+/** Runs lftp against `site` (default: explicit FTPS on the control port; `ftps://host:port` for implicit). */
+async function lftp(srv: TestServer, commands: string, passive: boolean, site = `-p ${srv.port} 127.0.0.1`): Promise<RunResult> {
   const script = [
     'set ftp:ssl-force true',
     'set ftp:ssl-protect-data true',
@@ -162,7 +175,7 @@ async function lftp(srv: TestServer, commands: string, passive: boolean): Promis
     `set ftp:passive-mode ${passive ? 'on' : 'off'}`,
     'set net:max-retries 1',
     'set net:timeout 20',
-    `open -u ${ALICE.name},${ALICE.password} -p ${srv.port} 127.0.0.1`,
+    `open -u ${ALICE.name},${ALICE.password} ${site}`,
     commands,
   ].join('; ');
   const r = await run('lftp', ['-d', '-c', script], { timeoutMs: 60_000 });
@@ -208,15 +221,15 @@ interface DataResult {
 }
 
 /**
- * PASV and one data command over a data connection, in TLS (`tls` set: with
+ * PASV and one data command over a data connection, in TLS (`tls` set: client options, with
  * `session` to resume, or none for a fresh session) or in the clear.
  */
-async function passiveData(c: RawClient, command: string, tls: { session?: Buffer } | null, upload?: Buffer): Promise<DataResult> {
+async function passiveData(c: RawClient, command: string, tls: ConnectionOptions | null, upload?: Buffer): Promise<DataResult> {
   const port = passivePort(await c.cmd('PASV'));
   const chunks: Buffer[] = [];
   let reused: boolean | null = null;
   const socket = tls
-    ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(tls.session ? { session: tls.session } : {}) })
+    ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...tls })
     : netConnect({ host: '127.0.0.1', port });
   const ready = new Promise<void>((resolve) => {
     if (!tls) socket.once('connect', () => resolve());
@@ -241,11 +254,49 @@ async function passiveData(c: RawClient, command: string, tls: { session?: Buffe
   return { first, last, data: Buffer.concat(chunks), reused };
 }
 
+/** AUTH TLS and a client handshake with `options`: the secured socket, or the handshake error. */
+async function handshake(port: number, options: ConnectionOptions): Promise<{ c: RawClient; secure?: TLSSocket; err?: NodeJS.ErrnoException }> {
+  const c = await RawClient.connect(port);
+  assert.equal((await c.read()).code, 220);
+  assert.equal((await c.cmd('AUTH TLS')).code, 234);
+  try {
+    return { c, secure: await c.startTls(options) };
+  } catch (err) {
+    c.close();
+    return { c, err: err as NodeJS.ErrnoException };
+  }
+}
+
+// OpenSSL 3 offers TLS 1.1 only at security level 0.
+const TLS11 = { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } as const;
+
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function featLines(r: RawReply): string[] {
   assert.equal(r.code, 211, r.text);
   return r.lines.slice(1, -1).map((l) => l.trim().toUpperCase());
+}
+
+/* ---------------- a test PKI ---------------- */
+
+/** Writes a CA → intermediate → leaf (127.0.0.1, localhost) chain with openssl into `dir`. */
+async function makeChain(dir: string): Promise<{ rootCert: string; leafCert: string; leafKey: string; fullchain: string }> {
+  const f = (name: string) => join(dir, name);
+  const openssl = async (...args: string[]) => {
+    const r = await run('openssl', args, { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await openssl('req', '-x509', ...newKey, '-keyout', f('root.key'), '-out', f('root.crt'), '-days', '2', '-subj', '/CN=ftpfleet test root',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  writeFileSync(f('int.ext'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  writeFileSync(f('leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  await openssl('req', '-new', ...newKey, '-keyout', f('int.key'), '-out', f('int.csr'), '-subj', '/CN=ftpfleet test intermediate');
+  await openssl('x509', '-req', '-in', f('int.csr'), '-CA', f('root.crt'), '-CAkey', f('root.key'), '-set_serial', '2', '-days', '2', '-extfile', f('int.ext'), '-out', f('int.crt'));
+  await openssl('req', '-new', ...newKey, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=ftpfleet test leaf');
+  await openssl('x509', '-req', '-in', f('leaf.csr'), '-CA', f('int.crt'), '-CAkey', f('int.key'), '-set_serial', '3', '-days', '2', '-extfile', f('leaf.ext'), '-out', f('leaf.crt'));
+  writeFileSync(f('fullchain.pem'), Buffer.concat([readFileSync(f('leaf.crt')), readFileSync(f('int.crt'))]));
+  return { rootCert: f('root.crt'), leafCert: f('leaf.crt'), leafKey: f('leaf.key'), fullchain: f('fullchain.pem') };
 }
 
 /* ================================================================ */
@@ -304,6 +355,20 @@ describe('FTPS', { timeout: 180_000 }, () => {
         }
       });
     }
+
+    // curl 7.88.1 (OpenSSL) limited to TLS 1.2 resumes by session ID, not by ticket: the data
+    // connection must find the control session in that session's own ID cache.
+    test('--ssl-reqd --tls-max 1.2: the data connection resumes the control session by session ID', async () => {
+      const src = source(1024);
+      const remote = '/curl-tls12/1k.bin';
+      const up = await curl(['--ssl-reqd', '-k', '--tls-max', '1.2', '--ftp-create-dirs', '-T', src.path, ftpUrl(ALICE, srv.port, remote)]);
+      assertCurlOk(up, 'upload over TLS 1.2');
+      assert.equal(await sha256File(join(srv.dataDir, remote)), src.sha256);
+      const dst = local('tls12.bin');
+      const down = await curl(['--ssl-reqd', '-k', '--tls-max', '1.2', '-o', dst, ftpUrl(ALICE, srv.port, remote)]);
+      assertCurlOk(down, 'download over TLS 1.2');
+      assert.equal(await sha256File(dst), src.sha256);
+    });
 
     test(`--ssl-reqd, passive EPSV: upload and download ${BIG} B`, async () => {
       const src = source(BIG);
@@ -437,6 +502,33 @@ describe('FTPS', { timeout: 180_000 }, () => {
         await assertTransferLogged(srv, `${dir}/tree/sub dir/ü.bin`, 'upload', mode);
       });
     }
+
+    for (const passive of [true, false]) {
+      const mode = passive ? 'passive' : 'active';
+      test(`implicit TLS (ftps://127.0.0.1:port), ${mode}: put/get 0 B, 1 KiB, 5 MiB`, async () => {
+        const dir = `/lftp-implicit-${mode}`;
+        const before = srv.logs.length;
+        const gets = SIZES.map((size) => ({ size, dst: local(`lftp-imp-${size}.bin`) }));
+        const r = await lftp(
+          srv,
+          [`mkdir ${dir}`, ...SIZES.map((size) => `put ${source(size).path} -o ${dir}/${size}.bin`), ...gets.map((g) => `get ${dir}/${g.size}.bin -o ${g.dst}`)].join('; '),
+          passive,
+          `ftps://127.0.0.1:${implicit}`,
+        );
+        const sent = lftpSent(r);
+        assert.ok(!sent.some((l) => l.startsWith('AUTH')), `no AUTH on an implicit connection: ${sent.join(' | ')}`);
+        assert.ok(sent.includes('PROT P'), sent.join(' | '));
+        assert.ok(sent.some((l) => (passive ? ['PASV', 'EPSV'] : ['PORT', 'EPRT']).includes(l.split(' ')[0]!)), sent.join(' | '));
+        for (const g of gets) {
+          assert.equal(await sha256File(join(srv.dataDir, dir, `${g.size}.bin`)), source(g.size).sha256, `server copy of ${g.size} B`);
+          assert.equal(await sha256File(g.dst), source(g.size).sha256, `downloaded copy of ${g.size} B`);
+          await assertTransferLogged(srv, `${dir}/${g.size}.bin`, 'upload', mode);
+          await assertTransferLogged(srv, `${dir}/${g.size}.bin`, 'download', mode);
+        }
+        const opened = srv.logs.slice(before).filter((l) => l.msg === 'session opened');
+        assert.ok(opened.length > 0 && opened.every((l) => l.implicitTls === true), 'sessions opened on the implicit listener');
+      });
+    }
   });
 
   describe('Python ftplib.FTP_TLS', () => {
@@ -550,6 +642,57 @@ ftp.quit()
       assert.match(res.nlst, /^226/);
       assert.equal(await sha256File(join(lax.dataDir, 'stock.bin')), source(KiB).sha256);
     });
+  });
+
+  describe('Python ftplib, implicit TLS (an FTP_TLS subclass that wraps the socket at connect)', () => {
+    for (const mode of [
+      { name: 'passive PASV', pasv: true, verb: 'PASV', serverMode: 'passive' },
+      { name: 'active PORT', pasv: false, verb: 'PORT', serverMode: 'active' },
+    ] as const) {
+      test(`${mode.name}, resuming the control session: storbinary/retrbinary 0 B, 1 KiB, 5 MiB`, async () => {
+        const dir = `py-implicit-${mode.verb.toLowerCase()}`;
+        const before = srv.logs.length;
+        const res = await py(
+          srv,
+          String.raw`
+ftp = ImplicitFTPS(context=context(), timeout=30)
+ftp.connect(HOST, ARGS['port'])
+out['controlTls'] = ftp.sock.version()
+ftp.login(USER, PASSWORD)
+ftp.prot_p()
+ftp.set_pasv(ARGS['pasv'])
+ftp.mkd(ARGS['dir'])
+ftp.cwd(ARGS['dir'])
+out['files'] = []
+for f in ARGS['files']:
+    with open(f['path'], 'rb') as fp:
+        stor = ftp.storbinary('STOR ' + f['name'], fp)
+    retr, n, digest = retr_sha256(ftp, f['name'])
+    out['files'].append({'stor': stor, 'retr': retr, 'len': n, 'sha256': digest})
+out['dataTls'] = ftp.data_tls
+out['verbs'] = verbs(ftp)
+ftp.quit()
+`,
+          { port: implicit, pasv: mode.pasv, dir, files: SIZES.map((size) => ({ path: source(size).path, name: `${size}.bin` })) },
+        );
+        assert.match(res.controlTls, /^TLSv1\.[23]$/);
+        assert.ok(!res.verbs.includes('AUTH'), `no AUTH on an implicit connection: ${res.verbs.join(' ')}`);
+        assert.equal(res.verbs.filter((v: string) => v === mode.verb).length, 6, res.verbs.join(' '));
+        for (const [i, size] of SIZES.entries()) {
+          const got = res.files[i];
+          assert.match(got.stor, /^226/);
+          assert.match(got.retr, /^226/);
+          assert.equal(got.len, size);
+          assert.equal(got.sha256, source(size).sha256, `download of ${size} B`);
+          assert.equal(await sha256File(join(srv.dataDir, dir, `${size}.bin`)), source(size).sha256, `server copy of ${size} B`);
+          await assertTransferLogged(srv, `/${dir}/${size}.bin`, 'upload', mode.serverMode);
+        }
+        assert.equal(res.dataTls.length, 6);
+        assert.ok(res.dataTls.every((d: any) => d.reused === true), JSON.stringify(res.dataTls));
+        const opened = srv.logs.slice(before).find((l) => l.msg === 'session opened');
+        assert.equal(opened?.implicitTls, true);
+      });
+    }
   });
 
   describe('basic-ftp', () => {
@@ -695,12 +838,12 @@ ftp.quit()
   });
 
   describe('commands and policies', () => {
-    test('FEAT lists AUTH TLS, PBSZ and PROT; PBSZ/PROT before AUTH get 503; CCC gets 534', async () => {
+    test('FEAT lists AUTH TLS, AUTH SSL, PBSZ and PROT; PBSZ/PROT before AUTH get 503; CCC gets 534', async () => {
       const c = await RawClient.connect(srv.port);
       try {
         assert.equal((await c.read()).code, 220);
         const feat = featLines(await c.cmd('FEAT'));
-        for (const f of ['AUTH TLS', 'PBSZ', 'PROT']) assert.ok(feat.includes(f), `FEAT has ${f}: ${feat.join(' | ')}`);
+        for (const f of ['AUTH TLS', 'AUTH SSL', 'PBSZ', 'PROT']) assert.ok(feat.includes(f), `FEAT has ${f}: ${feat.join(' | ')}`);
         assert.equal((await c.cmd('PBSZ 0')).code, 503);
         assert.equal((await c.cmd('PROT P')).code, 503);
         await c.cmd(`USER ${ALICE.name}`);
@@ -725,6 +868,115 @@ ftp.quit()
       } finally {
         t.close();
       }
+    });
+
+    test('AUTH SSL, sent on purpose, is AUTH TLS: a TLS login and protected transfers (raw client and lftp)', async () => {
+      writeFileSync(join(srv.dataDir, 'ssl.txt'), 'over AUTH SSL');
+      const c = await RawClient.connect(srv.port);
+      try {
+        assert.equal((await c.read()).code, 220);
+        const auth = await c.cmd('AUTH SSL');
+        assert.equal(auth.code, 234, auth.text);
+        const secure = await c.startTls();
+        assert.match(secure.getProtocol() ?? '', /^TLSv1\.[23]$/);
+        assert.equal((await c.cmd(`USER ${ALICE.name}`)).code, 331);
+        assert.equal((await c.cmd(`PASS ${ALICE.password}`)).code, 230);
+        assert.equal((await c.cmd('TYPE I')).code, 200);
+        // An alias, not the old drafts' "SSL implies PROT P": data stays clear until PROT P.
+        const clear = await passiveData(c, 'RETR ssl.txt', null);
+        assert.equal(clear.last?.code, 226, clear.last?.text);
+        assert.equal(clear.data.toString(), 'over AUTH SSL');
+        assert.equal((await c.cmd('PBSZ 0')).code, 200);
+        assert.equal((await c.cmd('PROT P')).code, 200);
+        const prot = await passiveData(c, 'RETR ssl.txt', { session: await c.tlsSession() });
+        assert.equal(prot.last?.code, 226, prot.last?.text);
+        assert.equal(prot.reused, true);
+        assert.equal(prot.data.toString(), 'over AUTH SSL');
+      } finally {
+        c.close();
+      }
+      const dst = local('lftp-ssl.bin');
+      const r = await lftp(srv, `set ftp:ssl-auth SSL; put ${source(KiB).path} -o /lftp-auth-ssl.bin; get /lftp-auth-ssl.bin -o ${dst}`, true);
+      const sent = lftpSent(r);
+      assert.ok(sent.includes('AUTH SSL') && !sent.includes('AUTH TLS'), sent.join(' | '));
+      assert.ok(sent.includes('PROT P'), sent.join(' | '));
+      assert.equal(await sha256File(join(srv.dataDir, 'lftp-auth-ssl.bin')), source(KiB).sha256);
+      assert.equal(await sha256File(dst), source(KiB).sha256);
+    });
+
+    test('AUTH TLS-P protects data without PBSZ/PROT (as vsftpd and ProFTPD); AUTH TLS-C does not', async () => {
+      writeFileSync(join(srv.dataDir, 'tlsp.txt'), 'TLS-P data');
+      const p = await RawClient.connect(srv.port);
+      try {
+        assert.equal((await p.read()).code, 220);
+        assert.equal((await p.cmd('AUTH TLS-P')).code, 234);
+        await p.startTls();
+        assert.equal((await p.cmd(`USER ${ALICE.name}`)).code, 331);
+        assert.equal((await p.cmd(`PASS ${ALICE.password}`)).code, 230);
+        const ok = await passiveData(p, 'RETR tlsp.txt', { session: await p.tlsSession() });
+        assert.equal(ok.last?.code, 226, ok.last?.text);
+        assert.equal(ok.reused, true);
+        assert.equal(ok.data.toString(), 'TLS-P data');
+        const clear = await passiveData(p, 'RETR tlsp.txt', null, Buffer.from('clear text\r\n'));
+        assert.equal(clear.last?.code, 522, clear.last?.text);
+        assert.ok(!clear.data.includes('TLS-P data'));
+        // PROT C still turns it off where policy allows.
+        assert.equal((await p.cmd('PROT C')).code, 200);
+        const off = await passiveData(p, 'RETR tlsp.txt', null);
+        assert.equal(off.last?.code, 226, off.last?.text);
+        assert.equal(off.data.toString(), 'TLS-P data');
+      } finally {
+        p.close();
+      }
+      const c = await RawClient.connect(srv.port);
+      try {
+        assert.equal((await c.read()).code, 220);
+        assert.equal((await c.cmd('AUTH TLS-C')).code, 234);
+        await c.startTls();
+        assert.equal((await c.cmd(`USER ${ALICE.name}`)).code, 331);
+        assert.equal((await c.cmd(`PASS ${ALICE.password}`)).code, 230);
+        const clear = await passiveData(c, 'RETR tlsp.txt', null);
+        assert.equal(clear.last?.code, 226, clear.last?.text);
+        assert.equal(clear.data.toString(), 'TLS-P data');
+      } finally {
+        c.close();
+      }
+    });
+
+    test("a user's own tls: login is stricter than the server's optional: USER before AUTH TLS gets 530, after it logs in", async () => {
+      const DEVICE: TestUser = { name: 'device', password: 'device-secret', tls: 'login' };
+      const VAULT: TestUser = { name: 'vault', password: 'vault-secret', tls: 'data' };
+      const lax = await server({ users: [ALICE, DEVICE, VAULT] });
+      writeFileSync(join(lax.dataDir, 'd.txt'), 'device data');
+      const c = await RawClient.connect(lax.port);
+      try {
+        assert.equal((await c.read()).code, 220);
+        const refused = await c.cmd(`USER ${DEVICE.name}`);
+        assert.equal(refused.code, 530, refused.text);
+        assert.match(refused.text, /TLS required.*AUTH TLS/);
+        assert.equal((await c.cmd(`PASS ${DEVICE.password}`)).code, 503, 'no PASS without an accepted USER');
+        assert.equal((await c.cmd(`USER ${VAULT.name}`)).code, 530, 'tls: data implies TLS before login');
+        // The server's policy still lets others in without TLS.
+        assert.equal((await c.cmd(`USER ${ALICE.name}`)).code, 331);
+        assert.equal((await c.cmd('AUTH TLS')).code, 234);
+        await c.startTls();
+        assert.equal((await c.cmd(`USER ${DEVICE.name}`)).code, 331);
+        assert.equal((await c.cmd(`PASS ${DEVICE.password}`)).code, 230);
+        const r = await passiveData(c, 'RETR d.txt', null);
+        assert.equal(r.last?.code, 226, 'login policy: clear data allowed');
+        assert.equal(r.data.toString(), 'device data');
+      } finally {
+        c.close();
+      }
+      const v = await tlsSession(lax.port, VAULT, null);
+      try {
+        assert.equal((await v.cmd('PBSZ 0')).code, 200);
+        assert.equal((await v.cmd('PROT C')).code, 534, "the user's data policy refuses PROT C");
+        assert.equal((await passiveData(v, 'RETR d.txt', null)).first.code, 521);
+      } finally {
+        v.close();
+      }
+      assert.ok(lax.logs.some((l) => l.msg === 'login refused without TLS' && l.user === DEVICE.name));
     });
 
     test('tls.enabled: false — FEAT lists no AUTH/PBSZ/PROT and AUTH TLS gets 502', async () => {
@@ -810,7 +1062,74 @@ ftp.quit()
     });
   });
 
+  describe('TLS versions', () => {
+    test('TLS 1.1 is refused by default (node:tls and openssl s_client); TLS 1.2 and 1.3 are accepted', async () => {
+      const before = srv.logs.length;
+      const old = await handshake(srv.port, TLS11);
+      assert.ok(old.err, `TLS 1.1 handshake succeeded (${old.secure?.getProtocol()})`);
+      // The server's protocol_version alert, not a client that could not offer TLS 1.1.
+      assert.equal(old.err.code, 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', old.err.message);
+      assert.ok(await eventually(() => srv.logs.slice(before).find((l) => l.msg === 'control TLS handshake failed')), 'logged');
+
+      const s = await run('openssl', ['s_client', '-starttls', 'ftp', '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', '-connect', `127.0.0.1:${srv.port}`], { timeoutMs: 20_000 });
+      assert.notEqual(s.code, 0, s.stdout);
+      assert.match(s.stderr + s.stdout, /alert protocol version/);
+
+      for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+        const ok = await handshake(srv.port, { minVersion: version, maxVersion: version });
+        assert.ok(ok.secure, `${version}: ${ok.err?.message}`);
+        try {
+          assert.equal(ok.secure.getProtocol(), version);
+          assert.equal((await ok.c.cmd(`USER ${ALICE.name}`)).code, 331);
+          assert.equal((await ok.c.cmd(`PASS ${ALICE.password}`)).code, 230);
+          assert.equal((await ok.c.cmd('PBSZ 0')).code, 200);
+          assert.equal((await ok.c.cmd('PROT P')).code, 200);
+          // A session of one version resumes only in that version: the data connection keeps to it.
+          const d = await passiveData(ok.c, 'LIST /', { session: await ok.c.tlsSession(), minVersion: version, maxVersion: version });
+          assert.equal(d.last?.code, 226, `${version}: ${d.last?.text}`);
+          assert.equal(d.reused, true, `${version}: the data connection resumed the control session`);
+        } finally {
+          ok.c.close();
+        }
+      }
+    });
+
+    test('tls.minVersion: TLSv1.3 refuses TLS 1.2', async () => {
+      const strict = await server({ config: { tls: { minVersion: 'TLSv1.3' } } });
+      const tls12 = await handshake(strict.port, { maxVersion: 'TLSv1.2' });
+      assert.equal(tls12.err?.code, 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', tls12.err?.message ?? 'TLS 1.2 accepted');
+      const tls13 = await handshake(strict.port, {});
+      assert.equal(tls13.secure?.getProtocol(), 'TLSv1.3');
+      tls13.c.close();
+    });
+  });
+
   describe('certificates', () => {
+    test('a PEM chain (leaf + intermediate) in tls.cert is sent whole: a client trusting only the root verifies it', async () => {
+      const dir = local('pki');
+      mkdirSync(dir);
+      const pki = await makeChain(dir);
+      const chained = await server({ config: { tls: { cert: pki.fullchain, key: pki.leafKey } } });
+      const root = readFileSync(pki.rootCert);
+      const got = await handshake(chained.port, { ca: [root], rejectUnauthorized: true });
+      assert.ok(got.secure, `verification against the root failed: ${got.err?.message}`);
+      try {
+        assert.equal(got.secure.authorized, true);
+        const leaf = got.secure.getPeerCertificate(true);
+        assert.equal(leaf.subject.CN, 'ftpfleet test leaf');
+        assert.equal(leaf.issuerCertificate.subject.CN, 'ftpfleet test intermediate', 'the intermediate came with the leaf');
+        assert.equal(leaf.issuerCertificate.issuerCertificate.subject.CN, 'ftpfleet test root');
+        assert.equal((await got.c.cmd(`USER ${ALICE.name}`)).code, 331);
+        assert.equal((await got.c.cmd(`PASS ${ALICE.password}`)).code, 230);
+      } finally {
+        got.c.close();
+      }
+      // The same leaf without its intermediate: the client cannot build the chain.
+      const bare = await server({ config: { tls: { cert: pki.leafCert, key: pki.leafKey } } });
+      const fails = await handshake(bare.port, { ca: [root], rejectUnauthorized: true });
+      assert.equal(fails.err?.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', fails.err?.message ?? 'verified without the intermediate');
+    });
+
     test('SIGHUP reloads the certificate: open sessions keep working, new sessions get the new one', async () => {
       const hup = await server();
       const certFile = join(hup.dir, 'ftpfleet-tls.crt');

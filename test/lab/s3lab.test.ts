@@ -70,7 +70,8 @@ const SUITE = 'network lab + S3: two nodes share one bucket behind the balancer'
 let skip = labSkipReason();
 // One lab per machine: wait for another lab test run (lab.test.ts takes several minutes).
 const lock = skip === null ? await acquireLabLock(20 * 60) : null;
-if (lock && 'error' in lock) skip = lock.error;
+// Not a skip: a lab held that long by another run is a failure to report.
+if (lock && 'error' in lock) throw new Error(lock.error);
 const releaseLock = () => {
   if (lock && 'release' in lock) lock.release();
 };

@@ -172,7 +172,7 @@ describe('S3 transfers (curl, lftp, ftplib)', { timeout: 600_000 }, () => {
     assert.ok(got.equals(readFileSync(full)));
   });
 
-  test('ftplib: REST past the end of the file is refused (553), the object is untouched', async (t) => {
+  test('ftplib: REST past the end of the file is refused (554), the object is untouched', async (t) => {
     if (skip) return t.skip(skip);
     await fx.client.send(new PutObjectCommand({ Bucket: fx.bucket, Key: 'short.txt', Body: 'short' }));
     const script = String.raw`
@@ -189,7 +189,7 @@ print(json.dumps({'r': r}))
     writeFileSync(file, script);
     const out = await run('python3', [file, String(srv.port), ALICE.name, ALICE.password]);
     assert.equal(out.code, 0, out.stderr);
-    assert.match(JSON.parse(out.stdout.trim().split('\n').at(-1)!).r, /^553 .*past the end/);
+    assert.match(JSON.parse(out.stdout.trim().split('\n').at(-1)!).r, /^554 .*past the end/);
     assert.equal((await objectBytes('short.txt')).toString(), 'short');
   });
 

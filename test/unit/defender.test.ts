@@ -125,15 +125,41 @@ describe('Defender: scoring', () => {
     assert.equal(n, 10);
   });
 
-  it('a successful login forgives failed logins, not other offences', () => {
+  it("a successful login forgives that user's failed logins, not other offences", () => {
     const { d } = setup();
-    offend(d, '10.0.0.1', 'failedLogin', 5); // 50
+    for (let i = 0; i < 5; i++) d.record('10.0.0.1', 'failedLogin', 'alice'); // 50
     offend(d, '10.0.0.1', 'badCommand', 5); // 20
-    d.forgive('10.0.0.1');
+    d.forgive('10.0.0.1', 'alice');
     assert.equal(d.score('10.0.0.1'), 20);
     assert.equal(offend(d, '10.0.0.1', 'failedLogin', 20), 8);
-    d.forgive('10.0.0.9'); // nothing recorded: no effect
+    d.forgive('10.0.0.9', 'alice'); // nothing recorded: no effect
     assert.equal(d.score('10.0.0.9'), 0);
+  });
+
+  it("logging in as one user forgives nothing of guessing another's password", () => {
+    const { d } = setup();
+    // Guesses at bob, each followed by a good login as alice: every guess still counts.
+    let banned = 0;
+    for (let i = 1; i <= 20 && !banned; i++) {
+      if (d.record('10.0.0.1', 'failedLogin', 'bob').banned) banned = i;
+      d.forgive('10.0.0.1', 'alice');
+    }
+    assert.equal(banned, 10);
+    // Failures with no name recorded are not forgiven by any login either.
+    offend(d, '10.0.0.2', 'failedLogin', 9);
+    d.forgive('10.0.0.2', 'alice');
+    assert.equal(d.score('10.0.0.2'), 90);
+  });
+
+  it('forgives only the failed logins of the exact name that logged in', () => {
+    const { d } = setup();
+    for (let i = 0; i < 4; i++) d.record('10.0.0.1', 'failedLogin', 'alice');
+    for (let i = 0; i < 3; i++) d.record('10.0.0.1', 'failedLogin', 'Alice');
+    d.record('10.0.0.1', 'failedLogin', 'bob');
+    d.forgive('10.0.0.1', 'alice');
+    assert.equal(d.score('10.0.0.1'), 40, "Alice's and bob's failures stand");
+    d.forgive('10.0.0.1', 'bob');
+    assert.equal(d.score('10.0.0.1'), 30);
   });
 
   it('never bans when disabled, but still counts', () => {

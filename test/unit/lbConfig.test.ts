@@ -174,6 +174,27 @@ describe('fleet description: validation', () => {
     assert.match(fleetError(() => lvs({ proxyProtocol: { enabled: true, trustedNetworks: ['198.18.2.1/32'] } })), /LVS forwards packets and sends no PROXY header/);
   });
 
+  it('refuses sharePorts where data connections do not carry the client address, naming the keys', () => {
+    const pp = (extra: Record<string, unknown> = {}) => ({ proxyProtocol: { enabled: true, trustedNetworks: ['10.0.0.0/16'], ...extra } });
+    for (const [name, make] of [
+      ['HAProxy without PROXY', () => haproxy({ sharePorts: true })],
+      ['HAProxy, PROXY on control only', () => haproxy({ sharePorts: true, ...pp({ data: false }) })],
+      ['NLB without PROXY', () => nlb({ sharePorts: true })],
+      ['NLB, PROXY on control only', () => nlb({ sharePorts: true, ...pp({ data: false }) })],
+    ] as const) {
+      const msg = fleetError(make);
+      assert.match(msg, /key "sharePorts": got true; a shared passive port tells sessions apart by the client address/, name);
+      assert.match(msg, /set proxyProtocol\.enabled: true with proxyProtocol\.data: true/, name);
+      assert.match(msg, /or sharePorts: false/, name);
+    }
+    assert.match(fleetError(() => nlb({ sharePorts: true })), /or balancer\.nlb\.preserveClientIp: true/);
+    // Accepted where the client address reaches the node: PROXY on data, LVS-NAT, an NLB preserving it.
+    assert.equal(haproxy({ sharePorts: true, ...pp() }).sharePorts, true);
+    assert.equal(nlb({ sharePorts: true, ...pp({ data: true }) }).sharePorts, true);
+    assert.equal(lvs({ sharePorts: true }).sharePorts, true);
+    assert.equal(nlb({ sharePorts: true, balancer: { ...NLB, nlb: { ...NLB.nlb, subnetMappings: [...NLB.nlb.subnetMappings], preserveClientIp: true } } }).sharePorts, true);
+  });
+
   it('reports YAML syntax errors and non-mappings', () => {
     assert.match(fleetError(() => parseFleetYaml('vip: [', 'f.yaml')), /f\.yaml is not valid YAML/);
     assert.match(fleetError(() => parseFleetYaml('- a', 'f.yaml')), /must hold a mapping/);
@@ -310,17 +331,29 @@ describe('HAProxy', () => {
       assert.ok(r.includes(`server ${name} ${ip} track ftp_control/${name}`));
     }
     assert.ok(!r.some((l) => l.includes('send-proxy')), 'no PROXY header unless asked');
+    assert.ok(!r.some((l) => l.startsWith('unique-id-format')), 'no unique id without PROXY');
   });
 
-  it('sends PROXY v2 on control (checks included) and data connections when on', () => {
+  it('sends PROXY v2 with the unique-id TLV on control (checks included) and data connections when on', () => {
     const r = rules(text('haproxy', haproxy({ proxyProtocol: { enabled: true, trustedNetworks: ['198.18.2.1/32'] } }))).map((l) => l.trim());
-    assert.ok(r.includes('server s1 198.18.2.11:21 check inter 5s fall 2 rise 2 send-proxy-v2 check-send-proxy'));
+    assert.ok(r.includes('server s1 198.18.2.11:21 check inter 5s fall 2 rise 2 send-proxy-v2 proxy-v2-options unique-id check-send-proxy'));
     assert.ok(r.includes('server s3 198.18.2.13 track ftp_control/s3 send-proxy-v2'));
+  });
+
+  it('gives every control connection a unique id (in the control frontend) and logs it', () => {
+    const out = text('haproxy', haproxy({ proxyProtocol: { enabled: true, trustedNetworks: ['198.18.2.1/32'] } }));
+    const control = /^frontend ftp_control\n([\s\S]*?)\n\n/m.exec(out)?.[1] ?? '';
+    const lines = rules(control).map((l) => l.trim());
+    assert.ok(lines.includes('unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid'), control);
+    assert.ok(lines.some((l) => l.startsWith('log-format ') && l.includes('%ID')), control);
+    // Sent on control connections only: the session's id is the control connection's.
+    const withId = rules(out).filter((l) => l.includes('proxy-v2-options unique-id')).map((l) => l.trim().split(' ')[2]);
+    assert.deepEqual(withId, ['198.18.2.11:21', '198.18.2.12:21', '198.18.2.13:21']);
   });
 
   it('keeps data connections without a header when proxyProtocol.data is false', () => {
     const r = rules(text('haproxy', haproxy({ proxyProtocol: { enabled: true, data: false, trustedNetworks: ['198.18.2.1/32'] } }))).map((l) => l.trim());
-    assert.ok(r.includes('server s1 198.18.2.11:21 check inter 5s fall 2 rise 2 send-proxy-v2 check-send-proxy'));
+    assert.ok(r.includes('server s1 198.18.2.11:21 check inter 5s fall 2 rise 2 send-proxy-v2 proxy-v2-options unique-id check-send-proxy'));
     assert.ok(r.includes('server s1 198.18.2.11 track ftp_control/s1'));
   });
 
@@ -329,14 +362,15 @@ describe('HAProxy', () => {
     const r = rules(text('haproxy', f)).map((l) => l.trim());
     assert.ok(r.includes('option httpchk GET /readyz'));
     assert.ok(r.includes('http-check expect status 200'));
-    assert.ok(r.includes('server s2 198.18.2.12:21 check port 9121 inter 2s fall 2 rise 1 send-proxy-v2'));
+    assert.ok(r.includes('server s2 198.18.2.12:21 check port 9121 inter 2s fall 2 rise 1 send-proxy-v2 proxy-v2-options unique-id'));
     assert.ok(!r.some((l) => l.includes('check-send-proxy')));
     assert.ok(!r.includes('option tcp-check'));
   });
 
   for (const [name, fleet] of [
     ['3 nodes, TCP check', () => haproxy()],
-    ['3 nodes, PROXY v2', () => haproxy({ proxyProtocol: { enabled: true, trustedNetworks: ['198.18.2.1/32'] } })],
+    ['3 nodes, PROXY v2 with unique ids', () => haproxy({ proxyProtocol: { enabled: true, trustedNetworks: ['198.18.2.1/32'] } })],
+    ['2 nodes, HTTP check, PROXY v2 on control only', () => haproxy({ healthCheck: { type: 'http' }, proxyProtocol: { enabled: true, data: false, trustedNetworks: ['198.18.2.1/32'] } }, NODES2)],
     ['2 nodes, HTTP check, stats socket', () => haproxy({ healthCheck: { type: 'http' }, balancer: { kind: 'haproxy', haproxy: { statsSocket: '/run/ftpfleet-haproxy.sock' } } }, NODES2)],
   ] as const) {
     it(`haproxy -c accepts the output (${name})`, (t) => {
@@ -416,7 +450,7 @@ describe('AWS NLB', () => {
 
   it('both NLB outputs tell what each node must be configured with', () => {
     for (const kind of ['nlb-terraform', 'nlb-cloudformation'] as const) {
-      const out = text(kind, nlb({ sharePorts: true }));
+      const out = text(kind, nlb({ sharePorts: true, proxyProtocol: { enabled: true, trustedNetworks: ['10.0.0.0/16'] } }));
       assert.match(out, /#\s+FTPFLEET_PASSIVE_PORT_RANGE=30010-30019/);
       assert.match(out, /#\s+FTPFLEET_PASSIVE_ADDRESS=203\.0\.113\.10/);
       assert.match(out, /#\s+FTPFLEET_NODE_ID=node-b/);
@@ -468,11 +502,14 @@ describe('node-env: the settings each node needs', () => {
     assert.equal(c.proxyProtocol.control, 'off');
   });
 
-  it('PROXY on control only: the data peer check is off (the data peer is the balancer)', () => {
+  it('PROXY on control only: the data peer check stays on (the node expects data from the balancer, its control peer)', () => {
     const f = nlb({ proxyProtocol: { enabled: true, data: false, trustedNetworks: ['10.0.0.0/16'] } });
-    const c = nodeConfig(nodeEnvLines(f, f.nodes[0]!));
+    const lines = nodeEnvLines(f, f.nodes[0]!);
+    const c = nodeConfig(lines);
+    assert.equal(c.proxyProtocol.control, 'required');
     assert.equal(c.proxyProtocol.data, 'off');
-    assert.equal(c.passive.requireSameAddress, false);
+    assert.equal(c.passive.requireSameAddress, true);
+    assert.deepEqual(lines.filter((l) => l.includes('REQUIRE_SAME_ADDRESS')), []);
   });
 
   it('prints every node, or the one asked for', () => {

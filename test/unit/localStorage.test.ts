@@ -1,6 +1,6 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  OffsetPastEndError,
   StorageError,
   TransientStorageError,
 } from '../../src/storage/errors.js';
@@ -320,8 +321,8 @@ describe('LocalStorage uploads', () => {
 
   it('refuses an offset past the end of the file or on a missing file, leaving no temp file', async () => {
     await put('/f.txt', 'abc');
-    await rejectsWith(storage.createUpload('/f.txt', { offset: 4 }), InvalidNameError);
-    await rejectsWith(storage.createUpload('/missing.txt', { offset: 1 }), InvalidNameError);
+    await rejectsWith(storage.createUpload('/f.txt', { offset: 4 }), OffsetPastEndError);
+    await rejectsWith(storage.createUpload('/missing.txt', { offset: 1 }), OffsetPastEndError);
     assert.deepEqual(readdirSync(root), ['f.txt']);
     assert.equal(readFileSync(join(root, 'f.txt'), 'utf8'), 'abc');
   });
@@ -446,6 +447,28 @@ describe('LocalStorage operations', () => {
     await storage.delete('/d/f.txt');
     await storage.rmdir('/d');
     await rejectsWith(storage.stat('/d'), NotFoundError);
+  });
+
+  it('removes a directory holding only stale temp uploads when asked to, never fresh ones or real files', async () => {
+    const old = new Date(Date.now() - 3600_000);
+    const temp = (dir: string, age: Date) => {
+      const file = join(root, dir, `${TEMP_PREFIX}${dir}`);
+      writeFileSync(file, 'partial');
+      utimesSync(file, age, age);
+    };
+    for (const d of ['stale', 'fresh', 'mixed']) await storage.mkdir(`/${d}`);
+    temp('stale', old);
+    temp('fresh', new Date());
+    temp('mixed', old);
+    await put('/mixed/kept.txt', 'x');
+    // Without the option a temp file keeps the directory, as before.
+    await rejectsWith(storage.rmdir('/stale'), DirectoryNotEmptyError);
+    await storage.rmdir('/stale', { staleUploadAgeMs: 60_000 });
+    assert.equal(existsSync(join(root, 'stale')), false);
+    await rejectsWith(storage.rmdir('/fresh', { staleUploadAgeMs: 60_000 }), DirectoryNotEmptyError);
+    await rejectsWith(storage.rmdir('/mixed', { staleUploadAgeMs: 60_000 }), DirectoryNotEmptyError);
+    assert.equal(readdirSync(join(root, 'fresh')).length, 1);
+    assert.deepEqual(readdirSync(join(root, 'mixed')).sort(), [`${TEMP_PREFIX}mixed`, 'kept.txt']);
   });
 
   it('deletes a symlink itself, not its target', async () => {

@@ -91,16 +91,16 @@ describe('StorageSet', () => {
     env: { FTPFLEET_STORAGE_BACKEND: 's3', FTPFLEET_STORAGE_S3_BUCKET: 'main-bucket', FTPFLEET_STORAGE_S3_PREFIX: '/ftp', FTPFLEET_STORAGE_S3_REGION: 'us-east-1' },
   }).storage;
 
-  it('builds the main store from the backend setting', () => {
-    assert.ok(new StorageSet(loadConfig({}).storage).main instanceof LocalStorage);
-    const set = new StorageSet(s3);
+  it('builds the main store from the backend setting', async () => {
+    assert.ok((await StorageSet.open(loadConfig({}).storage)).main instanceof LocalStorage);
+    const set = await StorageSet.open(s3);
     assert.ok(set.main instanceof S3Storage);
     assert.equal((set.main as S3Storage).keyPrefix, 'ftp/');
     assert.equal(set.describe(), 's3://main-bucket/ftp');
   });
 
   it('one store per distinct user override, sharing one S3 client; none without an override', async () => {
-    const set = new StorageSet(s3);
+    const set = await StorageSet.open(s3);
     assert.equal(await set.forUser(undefined), set.main);
     assert.equal(await set.forUser({}), set.main);
     const a = (await set.forUser({ prefix: 'tenants/a/' })) as S3Storage;

@@ -18,7 +18,7 @@ import {
   parseMtimeMetadata,
 } from '../../src/storage/s3/keys.js';
 import { translateS3Error, isNotFound } from '../../src/storage/s3/errors.js';
-import { abortIncompleteUploadsRule, parseAge } from '../../src/storage/s3/cleanup.js';
+import { abortIncompleteUploadsRule, parseAge } from '../../src/storage/s3/lifecycle.js';
 import {
   AccessDeniedError,
   InsufficientStorageError,

@@ -21,14 +21,16 @@ async function openHome(session: Session): Promise<Storage> {
 }
 
 function resetLogin(session: Session): void {
-  if (session.user) session.log = session.ctx.log.child({ session: session.id, client: session.clientAddress });
+  if (session.user) {
+    session.log = session.ctx.log.child({ session: session.id, client: session.clientAddress });
+    session.ctx.loggedOut?.(session);
+  }
   session.user = null;
   session.pendingUser = null;
   session.cwd = '/';
   session.renameFrom = null;
   session.restOffset = 0;
-  session.epsvAll = false;
-  session.type = 'A';
+  session.resetSettings();
   session.setDataChannel(null);
   session.startLoginTimer();
 }
@@ -37,7 +39,7 @@ async function loginFailed(session: Session, name: string, why: string) {
   session.ctx.metrics.login(false);
   const { ctx } = session;
   session.log.warn({ user: name, why }, 'login failed');
-  const { banned } = ctx.defender.record(session.clientAddress, 'failedLogin');
+  const { banned } = ctx.defender.record(session.clientAddress, 'failedLogin', name);
   await sleep(ctx.config.limits.failedLoginDelay * 1000);
   if (banned) session.refuse('Too many failed logins; try again later.');
   return reply(530, 'Login incorrect.');
@@ -75,7 +77,7 @@ export const authCommands: CommandTable = {
       if (user.allowedNetworks.length > 0 && !new NetworkList(user.allowedNetworks).has(session.clientAddress)) {
         return loginFailed(session, name, 'client address not allowed for user');
       }
-      if (user.maxSessions !== undefined && ctx.sessionsOfUser(user.name) >= user.maxSessions) {
+      if (!(await ctx.claimLogin(session, user))) {
         session.log.warn({ user: user.name, max: user.maxSessions }, 'user session limit reached');
         session.refuse(`Too many sessions for ${user.name} (at most ${user.maxSessions}).`);
       }
@@ -84,10 +86,12 @@ export const authCommands: CommandTable = {
         session.storage = await openHome(session);
       } catch (err) {
         session.user = null;
+        ctx.loggedOut?.(session);
         session.log.error({ user: user.name, err: (err as Error).message }, 'home directory unusable');
         return reply(530, 'Home directory unavailable.');
       }
-      ctx.defender.forgive(session.clientAddress);
+      // Anyone can log in anonymously: that forgives nothing.
+      if (!user.anonymous) ctx.defender.forgive(session.clientAddress, user.name);
       session.endLoginTimer();
       session.cwd = '/';
       session.log = session.log.child({ user: user.name });

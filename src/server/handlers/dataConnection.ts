@@ -44,6 +44,7 @@ async function openPassive(session: Session): Promise<PassiveDataChannel> {
         session.ctx.defender.record(address, 'foreignDataConnection');
       },
       onTimeout: () => metrics.dataFailure('accept_timeout'),
+      sessionId: session.id,
     });
   } catch (err) {
     if (err instanceof PassivePortsExhaustedError) {
@@ -99,7 +100,11 @@ export const dataConnectionCommands: CommandTable = {
     feat: 'EPSV',
     async run(session, arg) {
       const parsed = parseEpsvArg(arg);
-      if (!parsed) throw new InvalidArgumentError('Syntax: EPSV [1 | 2 | ALL]');
+      if (!parsed) {
+        // RFC 2428 §3: an unknown protocol number gets 522 and the list of those supported.
+        if (/^\d+$/.test(arg.trim())) throw new NetworkProtocolError('Network protocol not supported, use (1,2).');
+        throw new InvalidArgumentError('Syntax: EPSV [1 | 2 | ALL]');
+      }
       if (parsed.kind === 'all') {
         session.epsvAll = true;
         return reply(200, 'EPSV ALL ok.');

@@ -4,7 +4,7 @@ import { formatTimeVal, parseTimeVal } from '../../protocol/listing.js';
 import { reply } from '../../protocol/replies.js';
 import { quotePath } from '../../protocol/virtualPath.js';
 import { IsADirectoryError, NotADirectoryError } from '../../storage/errors.js';
-import { BadSequenceError, InvalidArgumentError } from '../errors.js';
+import { BadSequenceError, InvalidArgumentError, PermissionDeniedError } from '../errors.js';
 import type { Session } from '../session.js';
 import { HASH_ALGORITHMS } from './settings.js';
 import type { CommandSpec, CommandTable } from './types.js';
@@ -55,8 +55,10 @@ const rmd: CommandSpec = {
   async run(session, arg) {
     session.require('delete');
     const path = session.resolve(arg);
-    if (path === '/') throw new InvalidArgumentError('Cannot remove the root directory.');
-    await session.storage.rmdir(path);
+    if (path === '/') throw new PermissionDeniedError('Cannot remove the root directory.');
+    // Temp files of uploads cut off longer ago than a stalled transfer can live are leftovers.
+    const dataTimeout = session.config.limits.dataTimeout;
+    await session.storage.rmdir(path, { staleUploadAgeMs: dataTimeout > 0 ? dataTimeout * 2000 : undefined });
     return reply(250, 'Directory removed.');
   },
 };

@@ -19,8 +19,8 @@ const helpCommands: CommandTable = {
     run(session) {
       const lines = new Set<string>(['UTF8', 'TVFS']);
       for (const spec of Object.values(COMMANDS)) {
-        const line = typeof spec.feat === 'function' ? spec.feat(session) : spec.feat;
-        if (line) lines.add(line);
+        const feat = typeof spec.feat === 'function' ? spec.feat(session) : spec.feat;
+        for (const line of [feat ?? []].flat()) if (line) lines.add(line);
       }
       // RFC 2389 §3.2: each feature line starts with a space.
       return reply(211, 'Features:', ...[...lines].sort().map((l) => ` ${l}`), 'End');

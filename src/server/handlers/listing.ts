@@ -124,8 +124,11 @@ export const listingCommands: CommandTable = {
     async run(session, arg) {
       session.require('list');
       const { path } = splitListArgs(arg);
+      // A glob's matches keep the directory as the client wrote it ("dir/*.txt" gives "dir/a.txt"),
+      // as other servers answer, so each name can be passed back to RETR.
+      const prefix = hasGlob(baseName(session.resolve(path))) ? path.slice(0, path.lastIndexOf('/') + 1) : '';
       async function* lines() {
-        for await (const e of entriesFor(session, path)) yield e.name;
+        for await (const e of entriesFor(session, path)) yield prefix + e.name;
       }
       return listTransfer(session, `NLST ${session.resolve(path)}`, lines());
     },
@@ -172,7 +175,8 @@ export const listingCommands: CommandTable = {
       if (arg.trim() === '') {
         const progress = session.transferProgress();
         if (progress) {
-          return reply(213, `Status: ${progress.direction} of ${progress.path} in ${progress.mode} mode, ${progress.bytes} bytes transferred.`);
+          const what = `${progress.direction} of ${progress.path} in ${progress.mode} mode, ${progress.bytes} bytes transferred.`;
+          return reply(213, `Status on node ${session.config.nodeId}: ${what}`);
         }
         const lines = [
           'ftpfleet status:',

@@ -4,7 +4,7 @@ import { BadSequenceError, InvalidArgumentError, NotAvailableError, PolicyDenied
 import type { Session } from '../session.js';
 import type { CommandTable } from './types.js';
 
-const tlsFeature = (line: string) => (s: Session) => (s.ctx.tls ? line : '');
+const tlsFeature = (...lines: string[]) => (s: Session) => (s.ctx.tls ? lines : []);
 
 function requireSecureControl(session: Session): void {
   if (!session.tlsContext) throw new BadSequenceError('Use AUTH TLS first.');
@@ -14,14 +14,16 @@ export const securityCommands: CommandTable = {
   AUTH: {
     public: true,
     arg: 'required',
-    syntax: 'TLS',
-    feat: tlsFeature('AUTH TLS'),
+    syntax: '{TLS | SSL}',
+    // One line per mechanism, as most servers list them (RFC 4217 §6 names only TLS).
+    feat: tlsFeature('AUTH TLS', 'AUTH SSL'),
     async run(session, arg) {
       if (!session.ctx.tls) throw new NotAvailableError('TLS is not configured on this server.');
       if (session.tlsContext) throw new BadSequenceError('Already using TLS.');
-      // "SSL", "TLS-C" and "TLS-P" are old names for the same thing.
-      if (!/^(TLS|SSL|TLS-C|TLS-P)$/i.test(arg.trim())) throw new UnsupportedParameterError(`AUTH ${arg.trim()} not supported; use AUTH TLS.`);
-      session.send(reply(234, `AUTH ${arg.trim().toUpperCase()} successful.`));
+      const mechanism = arg.trim().toUpperCase();
+      // "SSL" and "TLS-C" are old names for TLS; "TLS-P" (RFC 4217 drafts) also protects data.
+      if (!/^(TLS|SSL|TLS-C|TLS-P)$/.test(mechanism)) throw new UnsupportedParameterError(`AUTH ${arg.trim()} not supported; use AUTH TLS.`);
+      session.send(reply(234, `AUTH ${mechanism} successful.`));
       try {
         await session.secureControl();
       } catch {
@@ -30,6 +32,8 @@ export const securityCommands: CommandTable = {
       }
       // RFC 4217 §4: a login started before AUTH must be repeated.
       session.pendingUser = null;
+      // As vsftpd and ProFTPD do: TLS-P means PBSZ 0 and PROT P without asking.
+      if (mechanism === 'TLS-P') session.pbszDone = session.protectData = true;
     },
   },
   PBSZ: {

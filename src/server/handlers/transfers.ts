@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { reply } from '../../protocol/replies.js';
 import { baseName, joinVirtual, parentOf } from '../../protocol/virtualPath.js';
-import { IsADirectoryError, NotFoundError } from '../../storage/errors.js';
+import { IsADirectoryError, NotFoundError, OffsetPastEndError } from '../../storage/errors.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { CommandTable } from './types.js';
@@ -42,7 +42,7 @@ export const transferCommands: CommandTable = {
         async source() {
           const st = await storage.stat(path);
           if (st.isDirectory) throw new IsADirectoryError(`${arg}: not a regular file.`);
-          if (start > st.size) throw new InvalidArgumentError(`Restart offset ${start} is past the end of the file (${st.size} bytes).`);
+          if (start > st.size) throw new OffsetPastEndError(`Restart offset ${start} is past the end of the file (${st.size} bytes).`);
           return storage.openRead(path, { start });
         },
       });
@@ -95,10 +95,13 @@ export const transferCommands: CommandTable = {
     },
   },
   ABOR: {
-    duringTransfer: true,
     arg: 'none',
-    async run(session) {
-      if (await session.abortTransfer()) return reply(226, 'ABOR successful; transfer aborted.');
+    // The transfer stops at once; ABOR's own reply follows those of the commands queued before it.
+    onArrival: (session, arg) => {
+      if (arg.trim() === '') session.interruptTransfer();
+    },
+    run(session) {
+      if (session.finishAbort()) return reply(226, 'ABOR successful; transfer aborted.');
       return reply(225, 'No transfer to abort.');
     },
   },

@@ -10,7 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
-import type { FileStat, ReadOptions, Storage, Upload, UploadOptions } from '../storage.js';
+import type { FileStat, ReadOptions, RmdirOptions, Storage, Upload, UploadOptions } from '../storage.js';
 import {
   AccessDeniedError,
   AlreadyExistsError,
@@ -20,6 +20,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  OffsetPastEndError,
   StorageError,
   TransientStorageError,
 } from '../errors.js';
@@ -219,6 +220,24 @@ async function syncDirectory(opening: Promise<fs.FileHandle>, path: string): Pro
   }
 }
 
+/**
+ * Removes the temporary uploads in `dir` when they are all it holds and none
+ * was written in the last `ageMs` (an upload still running writes on). True if removed.
+ */
+async function removeStaleUploads(dir: string, ageMs: number): Promise<boolean> {
+  const cutoff = Date.now() - ageMs;
+  const stale: string[] = [];
+  for await (const entry of await fs.opendir(dir)) {
+    if (!entry.isFile() || !entry.name.startsWith(TEMP_PREFIX)) return false;
+    const full = nodePath.join(dir, entry.name);
+    const st = await fs.lstat(full).catch(() => null);
+    if (st && st.mtimeMs > cutoff) return false;
+    stale.push(full);
+  }
+  await Promise.all(stale.map((f) => fs.rm(f, { force: true })));
+  return true;
+}
+
 export class LocalStorage implements Storage {
   private realRoot = '';
 
@@ -384,7 +403,7 @@ export class LocalStorage implements Storage {
     const keep = options.append ? (existing?.size ?? 0) : (options.offset ?? 0);
     if (keep === 0) return 0;
     if (!existing || existing.size < keep) {
-      throw new InvalidNameError(`${path}: restart offset ${keep} is past the end of the file`);
+      throw new OffsetPastEndError(`${path}: restart offset ${keep} is past the end of the file`);
     }
     await fs.copyFile(target, temp, fsConstants.COPYFILE_FICLONE);
     await fs.truncate(temp, keep);
@@ -400,13 +419,17 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async rmdir(path: string): Promise<void> {
+  async rmdir(path: string, options: RmdirOptions = {}): Promise<void> {
     if (path.split('/').every((s) => s === '')) throw new AccessDeniedError(`${path}: cannot remove the root`);
     const host = await this.hostPath(path, 'parent');
     try {
       // rmdir(2) on a symlink fails with ENOTDIR; never remove the directory it points to.
       if ((await fs.lstat(host)).isSymbolicLink()) throw new NotADirectoryError(`${path}: not a directory`);
-      await fs.rmdir(host);
+      await fs.rmdir(host).catch(async (err: NodeJS.ErrnoException) => {
+        const age = options.staleUploadAgeMs;
+        if (err.code !== 'ENOTEMPTY' || age === undefined || !(await removeStaleUploads(host, age))) throw err;
+        await fs.rmdir(host);
+      });
     } catch (err) {
       throw translateFsError(err, path);
     }

@@ -37,6 +37,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  OffsetPastEndError,
   StorageError,
 } from '../errors.js';
 import type { FileStat, ReadOptions, Storage, Upload, UploadOptions } from '../storage.js';
@@ -292,7 +293,7 @@ export class S3Storage implements Storage {
     const keep = options.append ? (existing?.ContentLength ?? 0) : (options.offset ?? 0);
     if (keep > 0) {
       if (!existing || (existing.ContentLength ?? 0) < keep) {
-        throw new InvalidNameError(`${path}: restart offset ${keep} is past the end of the file`);
+        throw new OffsetPastEndError(`${path}: restart offset ${keep} is past the end of the file`);
       }
       return createComposedUpload(this.mp, key, { key, head: existing }, keep, path);
     }
