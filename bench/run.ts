@@ -285,6 +285,8 @@ interface Server {
   ftpfleet: boolean;
   fsync: boolean;
   forking: boolean;
+  /** Processes that each serve a share of the sessions and need their own warm-up (ftpfleet's `workers`). */
+  warmups: number;
   port: number;
   pasv: [number, number];
   /** Host directory that the benchmark user's "/" maps to. */
@@ -369,6 +371,8 @@ async function chownTree(dir: string, user: string): Promise<void> {
 
 interface Plan {
   name: string;
+  /** See Server.warmups; 1 unless set. */
+  warmups?: number;
   start(s: Server, work: string): Promise<ChildProcess>;
   available(): boolean;
   version(): Promise<string>;
@@ -384,6 +388,7 @@ function logFd(work: string, name: string): number {
 function plans(o: Options): Plan[] {
   const ftpfleet = (fsync: boolean, name = fsync ? 'ftpfleet' : 'ftpfleet-nofsync', cli = CLI, workers = 1): Plan => ({
     name,
+    warmups: workers,
     forking: false,
     auth: 'users file, argon2id (19 MiB, t=2), users.cacheTtl 60 s',
     notes:
@@ -404,7 +409,7 @@ function plans(o: Options): Plan[] {
       writeFileSync(join(dir, 'users.yaml'), stringify(users));
       const config = {
         nodeId: s.name,
-        workers,
+        ...(workers > 1 ? { workers } : {}), // (a baseline build may not know the key)
         listen: { addresses: ['127.0.0.1'], port: s.port },
         storage: { local: { root: s.root, fsync } },
         users: { file: join(dir, 'users.yaml'), cacheTtl: 60 },
@@ -630,6 +635,7 @@ async function main(): Promise<void> {
       ftpfleet: isFleet,
       fsync: plan.name === 'ftpfleet',
       forking: plan.forking,
+      warmups: plan.warmups ?? 1,
       port: portBase++,
       pasv: [pasvBase, pasvBase + 999],
       root,
@@ -740,12 +746,17 @@ async function main(): Promise<void> {
     writeFileSync(warm, randomBytes(16 * MiB));
     for (const srv of servers) {
       try {
+        // An ftpfleet node hands sessions to its workers in turn: `warmups` sessions in a row
+        // of each kind give every worker process its own round.
+        const each = async (fn: () => Promise<unknown>) => {
+          for (let w = 0; w < srv.warmups; w++) await fn();
+        };
         for (let i = 0; i < 2; i++) {
-          await curl(['-r', `0-${Math.min(256, o.sizeMiB) * MiB - 1}`, '-o', '/dev/null', url(srv, bigName)]);
-          await curl(['-T', warm, url(srv, 'warm-up.bin')]);
+          await each(() => curl(['-r', `0-${Math.min(256, o.sizeMiB) * MiB - 1}`, '-o', '/dev/null', url(srv, bigName)]));
+          await each(() => curl(['-T', warm, url(srv, 'warm-up.bin')]));
         }
         for (const mode of ['passive', 'active'] as const) {
-          await runClient('ingest', { port: srv.port, user: srv.user, password: srv.password, mode, files: 100, size: o.fileSize, prefix: 'warm-' });
+          await each(() => runClient('ingest', { port: srv.port, user: srv.user, password: srv.password, mode, files: 100, size: o.fileSize, prefix: 'warm-' }));
         }
         await runClient('storm', { port: srv.port, user: srv.user, password: srv.password, clients: 20, concurrency: 10 });
       } catch (err) {
