@@ -132,7 +132,7 @@ export function addListenerOptions(command: Command, what: string, setExample: s
     .option('-p, --port <port>', 'control port (listen.port)', (v) => Number(v))
     .option('--listen <address...>', 'addresses to listen on (listen.addresses)')
     .option('--pasv-range <min-max>', 'passive port range (passive.portRange)')
-    .option('--pasv-address <ipv4>', 'address advertised in PASV replies (passive.address)')
+    .option('--pasv-address <address>', 'advertised in PASV replies: an IPv4 address, a host name, or auto (passive.address)')
     .option('--node-id <id>', `${what} id in logs (nodeId)`)
     .option('--log-level <level>', 'log level (log.level)')
     .option('--set <key=value>', `set any config key, e.g. --set ${setExample} (repeatable)`, collectSet);
