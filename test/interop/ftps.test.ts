@@ -156,6 +156,17 @@ def retr_sha256(ftp, name):
     reply = ftp.retrbinary('RETR ' + name, got)
     return reply, n[0], h.hexdigest()
 
+def store_and_fetch(ftp):
+    # ARGS['files'] into a new directory ARGS['dir'], each read back: replies, length and sha256 in out['files']
+    ftp.mkd(ARGS['dir'])
+    ftp.cwd(ARGS['dir'])
+    out['files'] = []
+    for f in ARGS['files']:
+        with open(f['path'], 'rb') as fp:
+            stor = ftp.storbinary('STOR ' + f['name'], fp)
+        retr, n, digest = retr_sha256(ftp, f['name'])
+        out['files'].append({'stor': stor, 'retr': retr, 'len': n, 'sha256': digest})
+
 out = {}
 `;
 
@@ -544,14 +555,7 @@ describe('FTPS', { timeout: 180_000 }, () => {
           String.raw`
 ftp = connect()
 ftp.set_pasv(ARGS['pasv'])
-ftp.mkd(ARGS['dir'])
-ftp.cwd(ARGS['dir'])
-out['files'] = []
-for f in ARGS['files']:
-    with open(f['path'], 'rb') as fp:
-        stor = ftp.storbinary('STOR ' + f['name'], fp)
-    retr, n, digest = retr_sha256(ftp, f['name'])
-    out['files'].append({'stor': stor, 'retr': retr, 'len': n, 'sha256': digest})
+store_and_fetch(ftp)
 out['nlst'] = sorted(ftp.nlst())
 out['dataTls'] = ftp.data_tls
 out['controlVersion'] = ftp.sock.version()
@@ -661,14 +665,7 @@ out['controlTls'] = ftp.sock.version()
 ftp.login(USER, PASSWORD)
 ftp.prot_p()
 ftp.set_pasv(ARGS['pasv'])
-ftp.mkd(ARGS['dir'])
-ftp.cwd(ARGS['dir'])
-out['files'] = []
-for f in ARGS['files']:
-    with open(f['path'], 'rb') as fp:
-        stor = ftp.storbinary('STOR ' + f['name'], fp)
-    retr, n, digest = retr_sha256(ftp, f['name'])
-    out['files'].append({'stor': stor, 'retr': retr, 'len': n, 'sha256': digest})
+store_and_fetch(ftp)
 out['dataTls'] = ftp.data_tls
 out['verbs'] = verbs(ftp)
 ftp.quit()
