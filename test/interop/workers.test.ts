@@ -76,7 +76,8 @@ test('workers: transfers in both modes spread over both workers, each on its own
 });
 
 test("workers: each session's passive ports come from its own worker's slice", async () => {
-  const srv = await startServer({ config: WORKERS, pasvSize: 4 });
+  // 4 ports per worker for 2 sessions each: a re-issued EPSV may find its previous port still closing.
+  const srv = await startServer({ config: WORKERS, pasvSize: 8 });
   try {
     const slices = workerLines(srv).map((l) => l.passive as { min: number; max: number });
     const clients = await Promise.all([0, 1, 2, 3].map(() => RawClient.connect(srv.port)));
