@@ -117,17 +117,18 @@ export class Session {
   storage!: Storage;
   pendingUser: string | null = null;
   cwd = '/';
-  type: 'A' | 'I' = 'A';
   restOffset = 0;
   renameFrom: string | null = null;
   lastVerb = '';
-  mlstFacts: MlstFact[] = [...MLST_FACTS];
-  hashAlgorithm: HashAlgorithm = 'SHA-256';
-  epsvAll = false;
   clientName: string | null = null;
-  pbszDone = false;
+  // Transfer settings, set by resetSettings() (at start and at REIN).
+  type!: 'A' | 'I';
+  mlstFacts!: MlstFact[];
+  hashAlgorithm!: HashAlgorithm;
+  epsvAll!: boolean;
+  pbszDone!: boolean;
   /** PROT P: data connections are TLS too. */
-  protectData = false;
+  protectData!: boolean;
 
   private dataChannel: DataChannel | null = null;
   transfer: RunningTransfer | null = null;
@@ -165,6 +166,7 @@ export class Session {
       onReply: (code) => ctx.metrics.reply(code),
       onClosed: (unannounced) => this.cleanup(unannounced),
     });
+    this.resetSettings();
   }
 
   /** The control connection: the TCP socket, or the TLS socket over it after AUTH TLS. */
@@ -205,7 +207,6 @@ export class Session {
     this.secureControl().then(
       () => {
         this.control.touch();
-        this.pbszDone = this.protectData = true;
         this.send(reply(220, this.config.banner));
       },
       () => this.tcp.destroy(),

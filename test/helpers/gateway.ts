@@ -3,7 +3,7 @@
  * of the given backends. reload() rewrites its config and sends SIGHUP.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnLogged } from './loggedProcess.js';
@@ -50,10 +50,9 @@ export async function startGateway(backends: GatewayBackend[], extra: Record<str
   );
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify(config));
-  const { proc, logs, exited, waitForLog } = await spawnLogged([CLI, 'gateway', '--config', file], 'ftpfleet gateway started');
+  const { proc, logs, stopAndRemove, waitForLog } = await spawnLogged([CLI, 'gateway', '--config', file], 'ftpfleet gateway started');
   const port = logs.find((l) => l.msg === 'gateway listening')!.port as number;
   const opsPort = (logs.find((l) => l.msg === 'ops listening')?.port as number) ?? 0;
-  let stopped = false;
   const gw: TestGateway = {
     port,
     opsPort,
@@ -71,15 +70,7 @@ export async function startGateway(backends: GatewayBackend[], extra: Record<str
       proc.kill('SIGHUP');
       await waitForLog((l) => logs.indexOf(l) >= seen && (l.msg === 'backends reloaded' || l.msg.startsWith('config reload failed')));
     },
-    async stop(signal = 'SIGTERM') {
-      if (!stopped) {
-        stopped = true;
-        if (proc.exitCode === null) proc.kill(signal);
-      }
-      const code = await exited;
-      rmSync(dir, { recursive: true, force: true });
-      return code;
-    },
+    stop: (signal = 'SIGTERM') => stopAndRemove(dir, signal),
   };
   return gw;
 }

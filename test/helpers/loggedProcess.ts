@@ -3,6 +3,7 @@
  * far, and a wait for the first line that matches.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface LoggedProcess {
@@ -10,6 +11,8 @@ export interface LoggedProcess {
   logs: Array<Record<string, any>>;
   stderr: () => string;
   exited: Promise<number | null>;
+  /** Signals the process once (later calls only wait), waits for its exit code, then removes `dir`. */
+  stopAndRemove(dir: string, signal?: NodeJS.Signals): Promise<number | null>;
   waitForLog(pred: (l: Record<string, any>) => boolean, ms?: number): Promise<Record<string, any>>;
 }
 
@@ -52,5 +55,13 @@ export async function spawnLogged(args: string[], started: string, env: Record<s
     if (proc.exitCode === null) proc.kill('SIGKILL');
     throw err;
   }
-  return { proc, logs, stderr: () => stderr, exited, waitForLog };
+  let signalled = false;
+  const stopAndRemove = async (dir: string, signal: NodeJS.Signals = 'SIGTERM') => {
+    if (!signalled && proc.exitCode === null) proc.kill(signal);
+    signalled = true;
+    const code = await exited;
+    rmSync(dir, { recursive: true, force: true });
+    return code;
+  };
+  return { proc, logs, stderr: () => stderr, exited, stopAndRemove, waitForLog };
 }

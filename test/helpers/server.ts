@@ -3,7 +3,7 @@
  * users file and passive range, on loopback. Stop it with stop().
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnLogged } from './loggedProcess.js';
@@ -105,10 +105,9 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     options.config ?? {},
   );
   writeFileSync(join(dir, 'config.yaml'), stringify(config));
-  const { proc, logs, stderr, exited, waitForLog } = await spawnLogged([CLI, 'serve', '--config', join(dir, 'config.yaml')], 'ftpfleet started', options.env);
+  const { proc, logs, stderr, stopAndRemove, waitForLog } = await spawnLogged([CLI, 'serve', '--config', join(dir, 'config.yaml')], 'ftpfleet started', options.env);
   const listening = logs.find((l) => l.msg === 'listening')!;
   const port = listening.port as number;
-  let stopped = false;
   return {
     port,
     dataDir,
@@ -120,14 +119,6 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     url: (user = ALICE, host = '127.0.0.1') =>
       `ftp://${encodeURIComponent(user.name)}:${encodeURIComponent(user.password)}@${host.includes(':') ? `[${host}]` : host}:${port}`,
     waitForLog,
-    async stop(signal = 'SIGTERM') {
-      if (!stopped) {
-        stopped = true;
-        if (proc.exitCode === null) proc.kill(signal);
-      }
-      const code = await exited;
-      rmSync(dir, { recursive: true, force: true });
-      return code;
-    },
+    stop: (signal = 'SIGTERM') => stopAndRemove(dir, signal),
   };
 }

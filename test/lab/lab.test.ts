@@ -81,13 +81,8 @@ const PASSWORD = 'lab-pass-7Qx2';
 const PAYLOAD_SIZE = 1024 * 1024 + 12345; // 1 MiB and an odd tail, so truncation cannot hide
 
 // One lab per machine: a second run of this file (another `npm test`) waits for the first.
-let skip = labSkipReason();
-const lock = skip === null ? await acquireLabLock(20 * 60) : null;
-// Not a skip: a lab held that long by another run is a failure to report.
-if (lock && 'error' in lock) throw new Error(lock.error);
-const releaseLock = () => {
-  if (lock && 'release' in lock) lock.release();
-};
+const skip = labSkipReason();
+const releaseLock = skip === null ? await acquireLabLock(20 * 60) : () => {};
 
 /** What the README says about a cell: with the right server settings, every one of these must work. */
 function expectedResult(_mode: string, _client: ClientNode, dmode: DataMode, tool: 'curl' | 'lftp'): 'ok' | 'n/a' {

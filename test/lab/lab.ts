@@ -85,11 +85,12 @@ export const LOCK_FILE = '/run/lock/ftpfleet-lab-test.lock';
  * Takes the machine-wide lock of the lab test, waiting up to `timeoutS`.
  * flock(1) keeps it while `cat` reads our stdin: it is released by `release()`
  * or when this process dies (the pipe closes), never left behind.
- * Resolves with the release function, or with why it could not be taken.
+ * Resolves with the release function; rejects with why it could not be taken
+ * (a lab held that long by another run is a failure to report, not a skip).
  */
-export function acquireLabLock(timeoutS: number): Promise<{ release: () => void } | { error: string }> {
+export function acquireLabLock(timeoutS: number): Promise<() => void> {
   mkdirSync('/run/lock', { recursive: true });
-  return new Promise((res) => {
+  return new Promise((res, rej) => {
     const child = spawn('flock', ['-w', String(timeoutS), LOCK_FILE, '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let settled = false;
@@ -105,15 +106,15 @@ export function acquireLabLock(timeoutS: number): Promise<{ release: () => void 
         (child.stdin as unknown as { unref(): void }).unref();
         child.stdout.destroy();
         (child.stderr as unknown as { unref(): void }).unref();
-        res({ release });
+        res(release);
       }
     });
     child.on('error', (err) => {
-      if (!settled) res({ error: `flock(1) is not available: ${err.message}` });
+      if (!settled) rej(new Error(`flock(1) is not available: ${err.message}`));
       settled = true;
     });
     child.on('exit', (code) => {
-      if (!settled) res({ error: `another run of the lab test held the lab for ${timeoutS} s (${LOCK_FILE}, flock exit ${code})` });
+      if (!settled) rej(new Error(`another run of the lab test held the lab for ${timeoutS} s (${LOCK_FILE}, flock exit ${code})`));
       settled = true;
     });
   });

@@ -69,12 +69,7 @@ const SUITE = 'network lab + S3: two nodes share one bucket behind the balancer'
 // Not root (or no namespaces): skip before touching the lab or starting RGW.
 let skip = labSkipReason();
 // One lab per machine: wait for another lab test run (lab.test.ts takes several minutes).
-const lock = skip === null ? await acquireLabLock(20 * 60) : null;
-// Not a skip: a lab held that long by another run is a failure to report.
-if (lock && 'error' in lock) throw new Error(lock.error);
-const releaseLock = () => {
-  if (lock && 'release' in lock) lock.release();
-};
+const releaseLock = skip === null ? await acquireLabLock(20 * 60) : () => {};
 // RGW: under CI=true s3Fixture throws when the gateway cannot start; that fails the test below.
 let fx: S3Fixture | null = null;
 let fxError: Error | null = null;
